@@ -1,0 +1,159 @@
+/*
+ * config.h - the loaded, validated configuration.
+ *
+ * hk_conf_load() reads a libconfig file, checks every key against the one
+ * table in config.c that declares it (type, default, bounds), applies the
+ * HOOKD_* environment overrides and returns an immutable struct hk_conf.  A
+ * reload builds a new one; nothing ever modifies a loaded configuration.
+ * Every error names "FILE:LINE: message".
+ */
+#ifndef HK_CONFIG_H
+#define HK_CONFIG_H
+
+#include <stddef.h>
+
+#define HK_CONF_MAX_SECRETS   8
+#define HK_CONF_MAX_LIST      32	/* content types, headers, sources of a destination */
+#define HK_CONF_MAX_RETRIES   32
+#define HK_CONF_MAX_SOURCES   256
+#define HK_CONF_MAX_DESTS     256
+#define HK_CONF_NAME_MAX      63	/* source and destination names: [A-Za-z0-9_.-] */
+
+enum hk_verify_scheme {
+	HK_VERIFY_NONE,
+	HK_VERIFY_HMAC_SHA256,		/* generic: header, encoding, prefix */
+	HK_VERIFY_GITHUB,		/* X-Hub-Signature-256: sha256=<hex> */
+	HK_VERIFY_STRIPE,		/* Stripe-Signature: t=..,v1=.. */
+	HK_VERIFY_STANDARD,		/* Standard Webhooks webhook-* headers */
+	HK_VERIFY_SHOPIFY,		/* X-Shopify-Hmac-Sha256: <base64> */
+	HK_VERIFY_SLACK,		/* X-Slack-Signature: v0=<hex>, timestamp */
+};
+
+enum hk_encoding {
+	HK_ENC_HEX,
+	HK_ENC_BASE64,
+};
+
+enum hk_idem_kind {
+	HK_IDEM_DEFAULT,		/* Idempotency-Key header when present */
+	HK_IDEM_NONE,
+	HK_IDEM_HEADER,			/* header:NAME */
+	HK_IDEM_JSON,			/* json:/pointer (RFC 6901) */
+	HK_IDEM_BODY_HASH,		/* SHA-256 of the raw body */
+};
+
+struct hk_conf_source {
+	char   *name;
+	int     scheme;			/* enum hk_verify_scheme */
+	char   *secrets[HK_CONF_MAX_SECRETS];
+	int     nsecrets;
+	char   *header;			/* hmac-sha256 only */
+	int     encoding;		/* hmac-sha256 only: enum hk_encoding */
+	char   *prefix;			/* hmac-sha256 only, e.g. "sha256=" */
+	int     tolerance_s;		/* stripe, standard, slack */
+	int     idem_kind;		/* enum hk_idem_kind */
+	char   *idem_arg;		/* header name or JSON pointer */
+	int     dedup_window_s;
+	double  rate_per_s;		/* 0: unlimited */
+	int     burst;
+	char   *content_types[HK_CONF_MAX_LIST];
+	int     ncontent_types;
+	int     line;			/* where it is declared */
+};
+
+struct hk_conf_dest {
+	char   *name;
+	char   *url;
+	char   *sources[HK_CONF_MAX_LIST];
+	int     nsources;
+	char   *signing_secret;		/* "" or "whsec_<base64>" */
+	char   *headers[HK_CONF_MAX_LIST];	/* "Name: value" */
+	int     nheaders;
+	int     concurrency;
+	double  rate_per_s;		/* 0: unlimited */
+	int     timeout_ms;
+	int     line;
+};
+
+struct hk_conf {
+	char   *file;
+	char   *instance;
+	char   *listen;			/* "host:port" */
+	int     workers;		/* as configured; 0 = one per CPU */
+	int     nworkers;		/* resolved */
+	char   *pid_file;
+	int     watchdog_ms;		/* heartbeat silence before a kill */
+	int     drain_timeout_ms;	/* graceful stop and reload */
+
+	struct {
+		int     level;
+		int     format;
+		char   *file;		/* "" = stderr */
+		int     slow_warn_ms;
+		int     slow_error_ms;
+	} log;
+
+	struct {
+		long    max_body_bytes;
+		int     max_header_bytes;
+		int     header_timeout_ms;
+		int     body_timeout_ms;
+		int     max_connections;
+	} limits;
+
+	struct {
+		char   *url;
+		char   *prefix;
+		int     timeout_ms;
+	} redis;
+
+	struct {
+		char   *url;
+		int     migrate;
+		int     retention_days;
+	} postgres;
+
+	struct {
+		char   *listen;
+		char   *token;
+	} admin;
+
+	struct {
+		int     workers;
+		int     concurrency;
+		int     timeout_ms;
+		int     retry_schedule[HK_CONF_MAX_RETRIES];	/* seconds */
+		int     nretry;
+		double  jitter;
+		char   *allow[HK_CONF_MAX_LIST];	/* CIDRs always allowed */
+		int     nallow;
+		char   *deny[HK_CONF_MAX_LIST];	/* CIDRs refused */
+		int     ndeny;
+	} delivery;
+
+	struct {
+		int     enabled;
+	} metrics;
+
+	struct hk_conf_source *sources;
+	int     nsources;
+	struct hk_conf_dest   *dests;
+	int     ndests;
+};
+
+/*
+ * Load and validate FILE.  On error returns NULL and writes
+ * "FILE:LINE: message" (or "FILE: message" when no line applies) into err.
+ */
+struct hk_conf *hk_conf_load(const char *file, char *err, size_t errlen);
+void hk_conf_free(struct hk_conf *conf);
+
+/* The source called name (len bytes, not terminated), or NULL. */
+const struct hk_conf_source *hk_conf_source(const struct hk_conf *conf,
+    const char *name, size_t len);
+const struct hk_conf_dest *hk_conf_dest(const struct hk_conf *conf,
+    const char *name);
+
+const char *hk_conf_scheme_name(int scheme);
+
+#endif /* HK_CONFIG_H */

@@ -1,0 +1,32 @@
+/*
+ * ctl.h - hookctl's commands and what they share.
+ */
+#ifndef HK_CTL_H
+#define HK_CTL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "segment.h"
+
+/* Command results: the process exit status. */
+#define HK_CTL_OK     0
+#define HK_CTL_FAIL   1
+#define HK_CTL_USAGE  2
+
+struct hk_ctl {
+	const char     *conf_file;
+	const char     *instance;
+	struct hk_conf *conf;
+	struct hk_segment seg;
+};
+
+const struct hk_conf *hk_ctl_conf(struct hk_ctl *ctl);
+int  hk_ctl_attach(struct hk_ctl *ctl);
+void hk_ctl_duration(char *buf, size_t len, uint64_t us);
+
+/* ctl_status.c */
+int hk_ctl_status(struct hk_ctl *ctl, int argc, char **argv);
+
+#endif

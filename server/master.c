@@ -38,6 +38,7 @@
 #include "log.h"
 #include "master.h"
 #include "migrate.h"
+#include "ratelimit.h"
 #include "stats.h"
 
 #define HK_MASTER_TICK_MS      100
@@ -232,6 +233,9 @@ hk_master_child(unsigned slot)
 		if (sig != SIGKILL && sig != SIGSTOP)
 			signal(sig, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
+	/* Ctrl-C in a terminal signals the whole process group: only the
+	 * master acts on it, and stops the children gracefully. */
+	signal(SIGINT, SIG_IGN);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -555,30 +559,13 @@ static void
 hk_master_claim_buckets(const struct hk_conf *conf)
 {
 	struct hk_shm_bucket *b = hk_segment_buckets(&hk_master.seg);
-	unsigned i, freei;
 
-	for (int s = 0; s < conf->nsources; s++) {
-		const char *name = conf->sources[s].name;
-
-		if (conf->sources[s].rate_per_s <= 0)
-			continue;
-		freei = HK_SHM_BUCKETS;
-		for (i = 0; i < HK_SHM_BUCKETS; i++) {
-			if (strcmp(b[i].name, name) == 0)
-				break;
-			if (b[i].name[0] == '\0' && freei == HK_SHM_BUCKETS)
-				freei = i;
-		}
-		if (i < HK_SHM_BUCKETS)
-			continue;
-		if (freei == HK_SHM_BUCKETS) {
+	for (int s = 0; s < conf->nsources; s++)
+		if (conf->sources[s].rate_per_s > 0
+		    && hk_ratelimit_claim(b, HK_SHM_BUCKETS,
+		    conf->sources[s].name) == NULL)
 			hk_log_error("no rate-limit bucket left for source "
-			    "\"%s\"", name);
-			continue;
-		}
-		snprintf(b[freei].name, sizeof(b[freei].name), "%s", name);
-		atomic_store_explicit(&b[freei].tat_ns, 0, memory_order_relaxed);
-	}
+			    "\"%s\"", conf->sources[s].name);
 }
 
 /* hk_master_reload - HUP: a new generation on a new configuration. */

@@ -1,0 +1,213 @@
+"""
+test_master.py - the master process: config check, supervision, reload,
+stop, the shared-memory segment and migrations, driven through the real
+binaries.
+"""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import harness
+
+
+def status(h):
+    # By instance name: the config file may be broken on purpose.
+    r = h.ctl("-i", h.instance, "status", "--json", config=False)
+    assert r.returncode in (0, 1), r.stderr
+    return json.loads(r.stdout)
+
+
+def procs(h, role=None, state="running"):
+    out = [p for p in status(h)["processes"] if p["role"] != "master"]
+    if role:
+        out = [p for p in out if p["role"] == role]
+    if state:
+        out = [p for p in out if p["state"] == state]
+    return out
+
+
+def get(h, path="/health", timeout=5.0):
+    return harness.http_get(h.url + path, timeout=timeout)
+
+
+def test_config_check_ok_and_error(workdir, redis_server, pg_server):
+    hookd = os.path.join(harness.bin_dir(), "hookd")
+    good = os.path.join(workdir, "good.conf")
+    with open(good, "w") as f:
+        f.write(harness.render_config(redis_url=redis_server.url,
+                                      postgres_url=pg_server.url))
+    r = subprocess.run([hookd, "-t", "-c", good], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == good + ": ok"
+
+    bad = os.path.join(workdir, "bad.conf")
+    with open(bad, "w") as f:
+        f.write('instance = "x";\nlisten = "127.0.0.1:8080";\nworkers = "two";\n')
+    r = subprocess.run([hookd, "-t", "-c", bad], capture_output=True, text=True)
+    assert r.returncode == 1
+    assert r.stderr.startswith(bad + ":3: "), r.stderr
+    assert "workers" in r.stderr
+
+    r = subprocess.run([hookd, "-t", "-c", os.path.join(workdir, "missing.conf")],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "missing.conf" in r.stderr
+
+    r = subprocess.run([hookd, "-x"], capture_output=True, text=True)
+    assert r.returncode == 2 and "usage" in r.stderr
+
+
+def test_health_status_and_migrations(hookd_factory, pg_server):
+    h = hookd_factory(workers=2, delivery_workers=1)
+    assert get(h) == (200, b'{"status":"ok"}')
+    st = status(h)
+    assert st["master_pid"] == h.pid and st["master_alive"]
+    roles = sorted((p["role"], p["index"]) for p in procs(h))
+    assert roles == [("delivery", 0), ("ingest", 0), ("ingest", 1), ("stats", 0)]
+    assert sorted(p["pid"] for p in procs(h)) == h.child_pids()
+    for p in procs(h):
+        assert p["heartbeat_age_ms"] < 2000
+
+    text = h.ctl("status")
+    assert text.returncode == 0
+    assert "ROLE" in text.stdout and "ingest" in text.stdout
+
+    with pg_server.connect() as db, db.cursor() as cur:
+        cur.execute("SELECT version FROM hookd_migrations ORDER BY version")
+        versions = [r[0] for r in cur.fetchall()]
+    assert versions and versions[0] == 1
+    # A second start applies nothing again.
+    h.stop()
+    h2 = hookd_factory(workers=1)
+    with pg_server.connect() as db, db.cursor() as cur:
+        cur.execute("SELECT count(*), count(DISTINCT version) FROM hookd_migrations")
+        n, distinct = cur.fetchone()
+    assert n == distinct == len(versions)
+    h2.stop()
+
+
+def test_kill_worker_respawns_and_queued_requests_are_served(hookd_factory):
+    h = hookd_factory(workers=1)
+    (old,) = procs(h, "ingest")
+    results = []
+    stop = threading.Event()
+
+    def client():
+        while not stop.is_set():
+            try:
+                results.append(get(h, timeout=5.0)[0])
+            except Exception as e:  # a reset or refused connection
+                results.append(repr(e))
+
+    t = threading.Thread(target=client)
+    t.start()
+    harness.wait_for(lambda: len(results) > 20, what="requests before the kill")
+    killed_at = time.monotonic()
+    os.kill(old["pid"], signal.SIGKILL)
+
+    def respawned():
+        p = procs(h, "ingest")
+        return p and p[0]["pid"] != old["pid"] and p[0]
+
+    new = harness.wait_for(respawned, timeout=5.0, interval=0.005,
+                           what="a new ingest worker in slot %d" % old["slot"])
+    elapsed = time.monotonic() - killed_at
+    n_at_respawn = len(results)
+    harness.wait_for(lambda: len(results) > n_at_respawn + 20,
+                     what="requests after the respawn")
+    stop.set()
+    t.join()
+    assert new["slot"] == old["slot"]
+    assert new["restarts"] == old["restarts"] + 1
+    assert elapsed < 0.5, "respawn took %.3fs" % elapsed
+    failures = [r for r in results if r != 200]
+    assert failures == [], failures[:5]
+
+
+def test_hup_with_broken_config_keeps_old_children(hookd_factory):
+    h = hookd_factory(workers=1)
+    before = sorted(p["pid"] for p in procs(h))
+    good = h._config_text
+    h.reload(good + "\nlistne = \"oops\";\n")
+    harness.wait_for(lambda: "reload failed" in h.log_text(),
+                     what="the reload failure in the log")
+    nlines = good.count("\n") + 2
+    assert "%s:%d:" % (h.config_path, nlines) in h.log_text()
+    assert sorted(p["pid"] for p in procs(h)) == before
+    assert get(h)[0] == 200
+    assert status(h)["generation"] == 1
+
+
+def test_hup_with_good_config_starts_new_generation(hookd_factory):
+    h = hookd_factory(workers=1, drain_timeout_ms=2000)
+    old = {p["pid"] for p in procs(h)}
+    h.reload(re.sub(r"(?m)^workers = 1;", "workers = 2;", h._config_text))
+
+    def new_generation():
+        st = status(h)
+        live = [p for p in st["processes"] if p["role"] != "master"
+                and p["state"] == "running" and p["generation"] == 2]
+        return st["generation"] == 2 and len(live) == 4 and live
+
+    harness.wait_for(new_generation, timeout=10, what="generation 2 running")
+    harness.wait_for(lambda: not (old & set(h.child_pids())), timeout=10,
+                     what="the old generation to exit")
+    assert get(h)[0] == 200
+    assert status(h)["reloads"] == 1
+
+
+def test_term_stops_everything_and_unlinks_segment(hookd_factory):
+    h = hookd_factory(workers=2)
+    children = h.child_pids()
+    assert os.path.exists("/dev/shm/hookd." + h.instance)
+    rc = h.stop()
+    assert rc == 0
+    for pid in children:
+        assert not os.path.exists("/proc/%d" % pid) or \
+            open("/proc/%d/stat" % pid).read().split()[2] == "Z"
+    assert not os.path.exists("/dev/shm/hookd." + h.instance)
+
+
+def test_stale_segment_is_replaced_and_live_owner_refuses(hookd_factory, workdir):
+    h = hookd_factory(workers=1)
+    config = h._config_text
+    # A second master on the same instance refuses to start.
+    second = harness.Hookd(config.replace(
+        "listen = \"%s\"" % h.listen, "listen = \"127.0.0.1:%d\"" % harness.free_port()),
+        workdir=os.path.join(workdir, "second"), start=False)
+    second.start()
+    assert second.wait(10) == 1
+    assert "already running" in second.log_text()
+    assert get(h)[0] == 200
+
+    h.kill()            # kill -9 of the whole tree leaves the segment
+    assert os.path.exists("/dev/shm/hookd." + h.instance)
+    h2 = hookd_factory(config)
+    assert get(h2)[0] == 200
+    assert status(h2)["master_pid"] == h2.pid
+
+
+def test_watchdog_kills_a_stuck_child(hookd_factory):
+    h = hookd_factory(workers=1, watchdog_ms=600)
+    (old,) = procs(h, "ingest")
+    os.kill(old["pid"], signal.SIGSTOP)
+    harness.wait_for(lambda: any(p["pid"] != old["pid"] for p in procs(h, "ingest")),
+                     timeout=5, what="the watchdog to replace the stopped worker")
+    assert "no heartbeat" in h.log_text()
+    assert get(h)[0] == 200
+
+
+def test_child_ignores_terminal_interrupt(hookd_factory):
+    h = hookd_factory(workers=1)
+    pids = h.child_pids()
+    os.killpg(h.pid, signal.SIGINT)   # what Ctrl-C in a terminal does
+    assert h.wait(15) == 0
+    assert "killed by signal" not in h.log_text()
+    for pid in pids:
+        assert not os.path.exists("/proc/%d" % pid) or \
+            open("/proc/%d/stat" % pid).read().split()[2] == "Z"

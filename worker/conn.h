@@ -1,0 +1,99 @@
+/*
+ * conn.h - HTTP/1.1 connections of the ingest port.
+ *
+ * The connection layer owns sockets, buffers, deadlines and framing; the
+ * ingest layer sees complete requests and answers them, possibly later
+ * (after Redis replied).  A connection handles one request at a time: it
+ * stops reading while a request is being answered, so pipelined requests
+ * wait in the buffer, in order.
+ *
+ * Deadlines are totals, not inactivity timers: the head must arrive within
+ * header_timeout_ms of its first byte (or of the connection, or of the last
+ * answer on a kept-alive connection), the body within body_timeout_ms of the
+ * head.  A client that trickles one byte a second is cut at the deadline.
+ */
+#ifndef HK_CONN_H
+#define HK_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "http.h"
+
+struct event;
+struct event_base;
+struct hk_conn;
+
+enum hk_conn_phase {
+	HK_CONN_IDLE,		/* waiting for a request's first byte */
+	HK_CONN_HEAD,
+	HK_CONN_BODY,
+	HK_CONN_BUSY,		/* handed to the ingest layer */
+	HK_CONN_WRITING,
+	HK_CONN_CLOSING,	/* write the answer, then close */
+};
+
+struct hk_conn_ops {
+	/* The head is parsed: answer now (with hk_conn_error) to refuse the
+	 * request before its body is read, or return to go on. */
+	void (*head)(struct hk_conn *c);
+	/* The request is complete; answer with hk_conn_respond, now or later. */
+	void (*request)(struct hk_conn *c);
+	/* An answer was queued: status, for records and counters. */
+	void (*done)(struct hk_conn *c, int status);
+};
+
+struct hk_conn {
+	TAILQ_ENTRY(hk_conn) link;
+	int       fd;
+	int       phase;
+	struct event *rev, *wev, *tev;
+	char     *in;			/* request bytes */
+	size_t    in_len, in_cap;
+	char     *out;			/* answer bytes not yet written */
+	size_t    out_len, out_pos, out_cap;
+	struct hk_http_req req;
+	struct hk_http_chunked chunk;
+	char     *body;			/* points into in */
+	size_t    body_len;
+	int       responded;		/* an answer for this request is queued */
+	int       keep_alive;
+	int       sent_continue;
+	uint64_t  t_start_ns;		/* first byte, or accept */
+	uint64_t  t_head_ns;
+	uint64_t  t_body_ns;
+	uint64_t  t_respond_ns;		/* answer queued */
+	void     *data;			/* the ingest layer's request state */
+};
+
+struct hk_conn_server {
+	struct event_base *base;
+	struct event *accept_ev;
+	int       fd;
+	int       nconns, max_conns;
+	size_t    max_head, max_body;
+	int       header_timeout_ms, body_timeout_ms;
+	int       accepting;
+	const struct hk_conn_ops *ops;
+	TAILQ_HEAD(, hk_conn) conns;
+};
+
+int  hk_conn_server_init(struct hk_conn_server *srv, struct event_base *base,
+    int fd, const struct hk_conn_ops *ops);
+/* Stop accepting; idle kept-alive connections are closed. */
+void hk_conn_server_stop(struct hk_conn_server *srv);
+/* Connections with a request in progress. */
+int  hk_conn_server_busy(const struct hk_conn_server *srv);
+void hk_conn_server_free(struct hk_conn_server *srv);
+
+/* Queue an answer: status, extra header lines ("Name: value\r\n"...) or
+ * NULL, and a JSON body. */
+void hk_conn_respond(struct hk_conn *c, int status, const char *headers,
+    const char *body, size_t body_len);
+/* Queue {"error":code,"message":message}; closes the connection after it
+ * when the request's body was not read. */
+void hk_conn_error(struct hk_conn *c, int status, const char *code,
+    const char *message, const char *headers);
+
+#endif

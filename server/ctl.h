@@ -29,4 +29,22 @@ void hk_ctl_duration(char *buf, size_t len, uint64_t us);
 /* ctl_status.c */
 int hk_ctl_status(struct hk_ctl *ctl, int argc, char **argv);
 
+/* ctl_stats.c: the command, and snapshot helpers for top */
+struct hk_snapshot;
+struct hk_snap_group;
+int  hk_ctl_stats(struct hk_ctl *ctl, int argc, char **argv);
+struct hk_snapshot *hk_ctl_snapshot(struct hk_ctl *ctl);
+const struct hk_snap_group *hk_ctl_snap_find(const struct hk_snapshot *s,
+    int scope, int kind);
+void hk_ctl_stats_head(const struct hk_snapshot *s, uint64_t now_us);
+void hk_ctl_stats_stages(const struct hk_snap_group *g, unsigned w1,
+    unsigned w2);
+void hk_ctl_sleep_us(uint64_t us);
+
+/* ctl_top.c */
+int hk_ctl_top(struct hk_ctl *ctl, int argc, char **argv);
+
+/* ctl_tail.c */
+int hk_ctl_tail(struct hk_ctl *ctl, int argc, char **argv);
+
 #endif

@@ -27,6 +27,10 @@ static const struct hk_ctl_cmd {
 	const char *usage;
 } hk_ctl_cmds[] = {
 	{ "status", hk_ctl_status, "status [--json]" },
+	{ "stats",  hk_ctl_stats,  "stats [--json] [--follow [SECONDS]]" },
+	{ "top",    hk_ctl_top,    "top [-n COUNT] [-d SECONDS]" },
+	{ "tail",   hk_ctl_tail,
+	  "tail [--slow MS] [--source S] [--json] [-n COUNT]" },
 };
 
 static void

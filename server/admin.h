@@ -1,0 +1,49 @@
+/*
+ * admin.h - the admin HTTP port, served by the stats process with evhttp
+ * (it is not the hot path; the ingest port has its own server).
+ *
+ *   GET  /metrics            Prometheus text format 0.0.4
+ *   GET  /metrics?format=json  the same samples as JSON
+ *   GET  /stats              the live snapshot as JSON (= hookctl stats --json)
+ *   GET  /health             {"status":"ok"}
+ *   GET  /health/detailed    processes, heartbeats, Redis, ring misses
+ *   POST /stats/reset        forget all statistics; needs the admin token
+ *
+ * Anything that changes state needs "Authorization: Bearer <admin.token>":
+ * 401 without it or with a wrong one, 403 when admin.token is empty (such
+ * requests are then disabled, not open).
+ */
+#ifndef HK_ADMIN_H
+#define HK_ADMIN_H
+
+#include <stdint.h>
+
+#include "aggr.h"
+#include "config.h"
+#include "sampler.h"
+#include "segment.h"
+#include "snapshot.h"
+
+struct event_base;
+struct evbuffer;
+struct evhttp;
+
+/* What the stats process lends the admin port; it owns all of it. */
+struct hk_admin {
+	const struct hk_conf *conf;
+	struct hk_segment    *seg;
+	struct hk_aggr       *aggr;
+	struct hk_sampler    *sampler;
+	const struct hk_snapshot *snap;	/* the last one published */
+	const uint64_t       *missed;	/* per slot, since start or reset */
+	void                (*reset)(void);
+
+	struct evhttp        *http;
+};
+
+int  hk_admin_init(struct hk_admin *a, struct event_base *base, int fd);
+void hk_admin_free(struct hk_admin *a);
+/* A Prometheus label value with \, " and newline escaped. */
+void hk_admin_label(struct evbuffer *b, const char *v);
+
+#endif /* HK_ADMIN_H */

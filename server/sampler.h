@@ -1,0 +1,53 @@
+/*
+ * sampler.h - the stats process's look at the Redis queue: the stream's
+ * length (XLEN <prefix>events) and the entries delivered but not yet
+ * acknowledged (XPENDING <prefix>events delivery), once a second.
+ *
+ * One hiredis async connection on the stats process's event loop.  Redis
+ * being down, slow or restarted is an expected state here, not an error:
+ * the values read -1 (unknown) until an answer comes, and a round that gets
+ * no answer within HK_SAMPLER_TIMEOUT_MS drops the connection and starts a
+ * new one at the next tick.
+ */
+#ifndef HK_SAMPLER_H
+#define HK_SAMPLER_H
+
+#include <stdint.h>
+
+#include "config.h"
+
+#define HK_SAMPLER_TIMEOUT_MS 2000
+
+struct event_base;
+struct redisAsyncContext;
+
+struct hk_sampler {
+	struct event_base        *base;
+	struct redisAsyncContext *ac;
+	char     host[256];		/* "" for a unix socket */
+	int      port;
+	char     path[256];		/* unix socket */
+	char     user[128];
+	char     pass[256];
+	int      db;
+	char     key[256];		/* <prefix>events */
+	int      waiting;		/* replies outstanding in this round */
+	int      closing;		/* hk_sampler_free: failures are ours */
+	uint64_t sent_ns;
+	int64_t  round_length;
+	int64_t  round_pending;
+
+	/* Results, read by the stats process. */
+	int      up;			/* 1 up, 0 down, -1 not known yet */
+	int64_t  length;		/* -1 unknown */
+	int64_t  pending;		/* -1 unknown */
+	uint64_t sampled_us;		/* wall clock of the last full answer */
+};
+
+int  hk_sampler_init(struct hk_sampler *s, struct event_base *base,
+    const struct hk_conf *conf);
+/* Send one round of queries (or reconnect); call once a second. */
+void hk_sampler_tick(struct hk_sampler *s);
+void hk_sampler_free(struct hk_sampler *s);
+
+#endif /* HK_SAMPLER_H */

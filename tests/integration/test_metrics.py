@@ -1,0 +1,361 @@
+"""
+test_metrics.py - the timing rings as a user sees them: hookctl stats, top
+and tail, the admin port's /metrics, /stats and /health/detailed, and the
+stats process surviving a killed worker and a stopped Redis.
+
+Every count is exact: the stats process reads every record of every ring,
+so after N requests it reports N, not "about N".
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+
+from prometheus_client.parser import text_string_to_metric_families
+
+import harness
+
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def send(h, n, session=None, path="/webhooks/test"):
+    """POST n JSON webhooks; returns [(status, event id, client seconds)]."""
+    s = session or requests.Session()
+    out = []
+    for i in range(n):
+        t0 = time.monotonic()
+        r = s.post(h.url + path, json={"n": i, "pad": "x" * (i % 50)}, timeout=10)
+        dt = time.monotonic() - t0
+        out.append((r.status_code, r.headers.get("X-Hookd-Event-Id"), dt))
+    return out
+
+
+def stats(h):
+    r = h.ctl("stats", "--json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def wait_requests(h, n, timeout=10.0):
+    """Wait until the snapshot counts n requests of the test source; return it."""
+    return harness.wait_for(lambda: (s := stats(h))["ingest"]["sources"]["test"]["requests"]
+                            >= n and s,
+                            timeout, 0.05, what="hookctl stats to count %d requests" % n)
+
+
+def admin_get(h, path, **kw):
+    return requests.get(h.admin_url + path, timeout=5, **kw)
+
+
+def reqs_404(h):
+    return stats(h)["ingest"].get("unknown_source", {}).get("status", {}).get("404", 0)
+
+
+def source_requests(h):
+    return stats(h)["ingest"]["sources"]["test"]["requests"]
+
+
+def families(text):
+    return {f.name: f for f in text_string_to_metric_families(text)}
+
+
+def test_stats_counts_every_request_with_stage_percentiles(hookd_factory):
+    h = hookd_factory(workers=2)
+    n = 60
+    sent = send(h, n)
+    assert all(code == 202 for code, _, _ in sent), sent[:3]
+
+    s = wait_requests(h, n)
+    time.sleep(0.3)  # a late extra record would show up in the next publish
+    s = stats(h)
+    # The harness's readiness probes (GET /health) are ingest requests
+    # too, without a source; the webhooks are exactly the test source's.
+    ing = s["ingest"]
+    probes = ing.get("unknown_source", {}).get("requests", 0)
+    assert ing["requests"] == n + probes
+    assert ing["errors"] == 0 and ing["duplicates"] == 0
+    assert ing["status"]["202"] == n
+    src = ing["sources"]["test"]
+    assert src["requests"] == n and src["status"] == {"202": n}
+    assert src["errors"] == 0 and src["duplicates"] == 0
+    assert src["bytes"] > 0
+    allw = src["windows"]["all"]
+    total = allw["stages"]["total"]
+    assert total["count"] == n
+    for st in ("receive", "verify", "parse", "enqueue", "respond", "total"):
+        assert allw["stages"][st]["count"] == n, st
+    # Each server total is part of its request's client latency, so the
+    # slowest server total is below the slowest client round trip.
+    client = sorted(dt * 1000 for _, _, dt in sent)
+    assert 0 < total["p50_ms"] <= total["p99_ms"] <= total["max_ms"]
+    assert total["max_ms"] < client[-1]
+    assert total["p50_ms"] < client[len(client) // 2]
+    assert allw["stages"]["enqueue"]["max_ms"] <= total["max_ms"]
+    assert s["redis"]["up"] is True
+    assert s["ring_missed"] == 0
+
+    # The 10 s window holds them once their seconds are complete.
+    harness.wait_for(lambda: stats(h)["ingest"]["sources"]["test"]["windows"]["10s"]
+                     ["requests"] == n, 5,
+                     what="the 10 s window to hold every request")
+    # The stream length is sampled once a second.
+    harness.wait_for(lambda: stats(h)["redis"]["stream_length"] == n, 5,
+                     what="stream_length to reach %d" % n)
+
+    human = h.ctl("stats")
+    assert human.returncode == 0, human.stderr
+    assert "INGEST" in human.stdout and "enqueue" in human.stdout
+    assert re.search(r"^\s+test\s+%d\s+0\b" % n, human.stdout, re.M), human.stdout
+
+
+def test_stats_follow_prints_a_line_per_interval(hookd_factory):
+    h = hookd_factory()
+    argv = [h.hookctl_binary, "-c", h.config_path, "stats", "--follow", "0.2"]
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = [p.stdout.readline() for _ in range(4)]
+    finally:
+        p.send_signal(signal.SIGINT)
+        p.wait(5)
+    assert lines[0].split()[:3] == ["time", "req/s", "err/s"], lines
+    assert all(len(ln.split()) == 9 for ln in lines[1:]), lines
+
+
+def test_tail_prints_one_line_per_request(hookd_factory):
+    h = hookd_factory(workers=2)
+    argv = [h.hookctl_binary, "-c", h.config_path, "tail", "-n", "100"]
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready = p.stderr.readline()
+        assert "following" in ready, ready
+        sent = send(h, 100)
+        out, err = p.communicate(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 100, out[-2000:]
+    ids = {UUID.search(ln).group(0) for ln in lines}
+    assert ids == {eid for _, eid, _ in sent}
+    for ln in lines:
+        f = ln.split()
+        assert f[1].startswith("ingest/") and f[2] == "ingest" and f[3] == "202", ln
+        assert f[4] == "test", ln
+        assert "total" in f and ln.endswith("ms"), ln
+
+
+def test_tail_json_and_filters(hookd_factory):
+    h = hookd_factory()
+
+    def start(*args):
+        p = subprocess.Popen([h.hookctl_binary, "-c", h.config_path, "tail"] + list(args),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert "following" in p.stderr.readline()
+        return p
+
+    slow = start("--slow", "100000", "-n", "1")
+    other = start("--source", "nosuch", "-n", "1")
+    js = start("--json", "--source", "test", "-n", "5")
+    try:
+        send(h, 5)
+        out, err = js.communicate(timeout=20)
+        assert js.returncode == 0, err
+        recs = [json.loads(ln) for ln in out.splitlines()]
+        assert len(recs) == 5
+        for r in recs:
+            assert r["kind"] == "ingest" and r["status"] == 202 and r["source"] == "test"
+            assert UUID.fullmatch(r["id"])
+            assert set(r["ms"]) == {"receive", "verify", "parse", "enqueue", "respond", "total"}
+            assert r["ms"]["total"] >= r["ms"]["enqueue"]
+        # Nothing takes 100 s and nothing comes from "nosuch": within a
+        # bounded wait, both stay silent.
+        time.sleep(1.0)
+        assert slow.poll() is None and other.poll() is None
+    finally:
+        outs = {}
+        for p in (slow, other, js):
+            if p.poll() is None:
+                p.kill()
+            outs[p.pid] = p.communicate(timeout=5)[0]
+    assert outs[slow.pid] == "" and outs[other.pid] == ""
+
+
+def test_metrics_parse_and_agree_with_stats(hookd_factory):
+    h = hookd_factory(workers=2)
+    n = 25
+    send(h, n)
+    r = requests.post(h.url + "/webhooks/nosuch", json={}, timeout=5)
+    assert r.status_code == 404
+    wait_requests(h, n)
+    harness.wait_for(lambda: reqs_404(h) == 1, 5, what="the 404 to be counted")
+
+    resp = admin_get(h, "/metrics")
+    assert resp.status_code == 200
+    assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    fam = families(resp.text)
+    reqs = {(s.labels["source"], s.labels["status"]): s.value
+            for s in fam["hookd_ingest_requests"].samples}
+    assert reqs[("test", "202")] == n
+    assert reqs[("", "404")] == 1
+    s = stats(h)
+    assert s["ingest"]["sources"]["test"]["requests"] == reqs[("test", "202")]
+    assert s["ingest"]["requests"] == sum(reqs.values())
+
+    hist = fam["hookd_ingest_stage_seconds"]
+    assert hist.type == "histogram"
+    tot = {(x.name, x.labels.get("le")): x.value for x in hist.samples
+           if x.labels["stage"] == "total" and x.labels["source"] == "test"}
+    assert tot[("hookd_ingest_stage_seconds_count", None)] == n
+    assert tot[("hookd_ingest_stage_seconds_bucket", "+Inf")] == n
+    assert 0 < tot[("hookd_ingest_stage_seconds_sum", None)] < n * 10
+    buckets = sorted((float(le), v) for (name, le), v in tot.items() if le)
+    assert all(a[1] <= b[1] for a, b in zip(buckets, buckets[1:])), "cumulative"
+
+    up = {(x.labels["role"], x.labels["index"]): x.value
+          for x in fam["hookd_process_up"].samples}
+    assert up[("ingest", "0")] == 1 and up[("ingest", "1")] == 1
+    assert up[("stats", "0")] == 1 and up[("master", "0")] == 1
+    # The queue depth is sampled once a second.
+    harness.wait_for(lambda: families(admin_get(h, "/metrics").text)
+                     ["hookd_stream_length"].samples[0].value == n, 5,
+                     what="hookd_stream_length to reach %d" % n)
+    assert fam["hookd_ring_missed"].samples[0].value == 0
+    for name in ("hookd_ingest_duplicates", "hookd_ingest_fallback", "hookd_ingest_bytes",
+                 "hookd_process_restarts", "hookd_process_heartbeat_age_seconds",
+                 "hookd_stream_pending", "hookd_delivery_attempts"):
+        assert name in fam, name
+
+    js = admin_get(h, "/metrics", params={"format": "json"}).json()
+    byname = {m["name"]: m for m in js["metrics"]}
+    jreqs = {(x["labels"]["source"], x["labels"]["status"]): x["value"]
+             for x in byname["hookd_ingest_requests_total"]["samples"]}
+    assert jreqs == reqs
+
+    st = admin_get(h, "/stats").json()
+    assert st["ingest"]["sources"]["test"]["requests"] == n
+    assert st["ingest"]["unknown_source"]["status"]["404"] == 1
+
+    det = admin_get(h, "/health/detailed").json()
+    assert det["status"] == "ok" and det["redis"]["up"] is True
+    roles = sorted(p["role"] for p in det["processes"] if p["alive"])
+    assert roles == ["delivery", "ingest", "ingest", "master", "stats"]
+    assert admin_get(h, "/nope").status_code == 404
+
+
+def test_reset_needs_the_admin_token(hookd_factory):
+    h = hookd_factory(admin_token="s3cret-token")
+    send(h, 3)
+    wait_requests(h, 3)
+    url = h.admin_url + "/stats/reset"
+    r = requests.post(url, timeout=5)
+    assert r.status_code == 401 and r.json()["error"] == "unauthorized"
+    r = requests.post(url, headers={"Authorization": "Bearer wrong"}, timeout=5)
+    assert r.status_code == 401 and r.json()["error"] == "unauthorized"
+    assert source_requests(h) == 3
+    r = requests.post(url, headers={"Authorization": "Bearer s3cret-token"}, timeout=5)
+    assert r.status_code == 200, r.text
+    assert source_requests(h) == 0
+    send(h, 2)
+    wait_requests(h, 2)
+    assert source_requests(h) == 2
+
+    h2 = hookd_factory()            # admin.token empty: disabled, not open
+    r = requests.post(h2.admin_url + "/stats/reset",
+                      headers={"Authorization": "Bearer "}, timeout=5)
+    assert r.status_code == 403 and r.json()["error"] == "forbidden"
+
+
+def _post_retrying(h, session, i):
+    """A request that a worker being killed may drop: retry until answered."""
+    def once():
+        return session.post(h.url + "/webhooks/test", json={"k": i}, timeout=5,
+                            headers={"Idempotency-Key": "kill-%d" % i})
+    r = harness.wait_for(once, 15, 0.05, what="request %d to be answered" % i,
+                         ignore=(requests.ConnectionError,))
+    return r.status_code
+
+
+def test_killed_worker_and_stats_keeps_counting(hookd_factory):
+    h = hookd_factory(workers=2)
+    first = send(h, 10)
+    assert all(c == 202 for c, _, _ in first)
+    wait_requests(h, 10)
+    st = json.loads(h.ctl("status", "--json").stdout)
+    victim = next(p for p in st["processes"] if p["role"] == "ingest" and p["index"] == 0)
+    os.kill(victim["pid"], signal.SIGKILL)
+
+    def replaced():
+        for p in json.loads(h.ctl("status", "--json").stdout)["processes"]:
+            if p["slot"] == victim["slot"]:
+                return p["state"] == "dead" or (p["pid"] != victim["pid"]
+                                                and p["state"] == "running")
+        return False
+    harness.wait_for(replaced, 10, what="the killed worker to show dead or respawned")
+
+    session = requests.Session()
+    codes = [_post_retrying(h, session, i) for i in range(30)]
+    # A retried request may have been stored before its answer was lost:
+    # then it is a duplicate (200), never lost.
+    assert all(c in (200, 202) for c in codes), codes
+    s = wait_requests(h, 40, timeout=15)
+    assert s["ingest"]["requests"] >= 40
+    assert s["ingest"]["status"].get("202", 0) + s["ingest"]["status"].get("200", 0) >= 40
+    harness.wait_for(lambda: all(p["state"] == "running" for p in
+                                 json.loads(h.ctl("status", "--json").stdout)["processes"]
+                                 if p["role"] == "ingest"), 10,
+                     what="both ingest workers running again")
+
+
+def test_redis_down_reports_unknown_queue_depth(hookd_factory, redis_server):
+    h = hookd_factory()
+    harness.wait_for(lambda: stats(h)["redis"]["up"] is True, 5, what="redis up")
+    redis_server.stop()
+    try:
+        s = harness.wait_for(lambda: (x := stats(h))["redis"]["up"] is False and x, 10,
+                             what="redis to be reported down")
+        assert s["redis"]["stream_length"] == -1 and s["redis"]["pending"] == -1
+        fam = families(admin_get(h, "/metrics").text)
+        assert fam["hookd_redis_up"].samples[0].value == 0
+        assert fam["hookd_stream_length"].samples[0].value == -1
+        assert admin_get(h, "/health/detailed").json()["status"] == "degraded"
+    finally:
+        redis_server.start()
+    harness.wait_for(lambda: stats(h)["redis"]["up"] is True, 10, what="redis back up")
+
+
+def test_top_piped_prints_frames(hookd_factory):
+    h = hookd_factory()
+    send(h, 5)
+    wait_requests(h, 5)
+    r = h.ctl("top", "-n", "2", "-d", "0.3", timeout=20)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("hookd top - ") == 2
+    assert "\033[" not in r.stdout          # not a terminal: no escapes
+    assert "INGEST" in r.stdout and "receive" in r.stdout and "ROLE" in r.stdout
+    assert re.search(r"^\s+test\s", r.stdout, re.M)
+    assert h.ctl("top", "-n", "0").returncode == 2
+
+
+def test_reload_new_stats_process_takes_over(hookd_factory):
+    h = hookd_factory()
+    send(h, 10)
+    old = wait_requests(h, 10)["stats_pid"]
+    h.reload()
+    # The new generation's stats process reads the rings from their oldest
+    # record, so what was counted before the reload is counted again, once.
+    s = harness.wait_for(lambda: (x := stats(h))["stats_pid"] != old and x["age_ms"] < 500
+                         and x, 10, what="a new stats process to publish")
+    assert s["ingest"]["sources"]["test"]["requests"] == 10
+    h.wait_ready()
+    send(h, 5)
+    wait_requests(h, 15)
+    time.sleep(0.3)
+    assert stats(h)["ingest"]["sources"]["test"]["requests"] == 15

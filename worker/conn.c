@@ -249,7 +249,7 @@ hk_conn_next(struct hk_conn *c)
 	memset(&c->chunk, 0, sizeof(c->chunk));
 	c->phase = HK_CONN_IDLE;
 	c->t_start_ns = hk_clock_mono_ns();
-	c->t_respond_ns = 0;
+	c->t_head_ns = c->t_body_ns = c->t_respond_ns = 0;
 	event_add(c->rev, NULL);
 	hk_conn_arm(c, hk_conn_srv->header_timeout_ms);
 	if (c->in_len > 0)

@@ -62,6 +62,7 @@ static struct {
 	struct event          *drain_ev;
 	struct hk_shm_bucket **buckets;	/* per source, NULL: unlimited */
 	int                    metrics;	/* metrics.enabled */
+	int                    quiet;	/* this answer is a health probe */
 } hk_ingest;
 
 static void hk_ingest_head(struct hk_conn *c);
@@ -233,6 +234,8 @@ hk_ingest_health(struct hk_conn *c)
 	char body[128];
 	int n, redis = hk_store_redis_up(), pg = hk_store_pg_up();
 
+	/* Probes are not traffic: they would swamp the request counts. */
+	hk_ingest.quiet = 1;
 	if (hk_ingest_path_is(c, "/health")) {
 		hk_conn_respond(c, 200, NULL, "{\"status\":\"ok\"}", 15);
 		return;
@@ -632,7 +635,10 @@ hk_ingest_done(struct hk_conn *c, int status)
 {
 	struct hk_ingest_req *r = c->data;
 
-	hk_ingest_record(c, r, status);
+	if (hk_ingest.quiet)
+		hk_ingest.quiet = 0;
+	else
+		hk_ingest_record(c, r, status);
 	if (r != NULL) {
 		c->data = NULL;
 		hk_ingest_free(r);

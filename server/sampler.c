@@ -142,7 +142,8 @@ static void
 hk_sampler_got(struct hk_sampler *s)
 {
 	if (s->waiting > 0 && --s->waiting == 0) {
-		if (s->up != 1)
+		/* up is -1 before the first answer: only a recovery is news. */
+		if (s->up == 0)
 			hk_log_info("stats: Redis answers again");
 		s->up = 1;
 		s->length = s->round_length;

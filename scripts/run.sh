@@ -22,6 +22,8 @@ PG_PORT=${PG_PORT:-15432}
 LISTEN=127.0.0.1:8080
 ADMIN=127.0.0.1:9090
 SINK_PORT=3001
+# Obviously fake: the demo destination signs with it and the sink checks it.
+SIGNING_SECRET=whsec_ZGV2LXNpZ25pbmctc2VjcmV0LW5vdC1yZWFs
 CONF=$STATE/hookd.conf
 
 redis_started=""
@@ -93,7 +95,7 @@ sources = (
 );
 destinations = (
   { name = "demo"; url = "http://127.0.0.1:$SINK_PORT/hooks"; sources = ["test", "github"];
-    signing_secret = "whsec_ZGV2LXNpZ25pbmctc2VjcmV0LW5vdC1yZWFs"; }
+    signing_secret = "$SIGNING_SECRET"; }
 );
 EOF
 }
@@ -109,11 +111,8 @@ start_sink() {
 		say "something already listens on 127.0.0.1:$SINK_PORT; using it as the demo sink"
 		return 0
 	fi
-	help=$("$PY" perf/sink.py --help 2>&1 || true)
-	case $help in
-	*--listen*) args=(--listen "127.0.0.1:$SINK_PORT") ;;
-	*--port*) args=(--port "$SINK_PORT") ;;
-	esac
+	# The sink checks the signature hookd puts on every delivery.
+	args=(--listen "127.0.0.1:$SINK_PORT" --secret "$SIGNING_SECRET")
 	"$PY" perf/sink.py "${args[@]}" &
 	sink_pid=$!
 	say "demo sink pid $sink_pid on http://127.0.0.1:$SINK_PORT/hooks"

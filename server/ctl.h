@@ -47,4 +47,13 @@ int hk_ctl_top(struct hk_ctl *ctl, int argc, char **argv);
 /* ctl_tail.c */
 int hk_ctl_tail(struct hk_ctl *ctl, int argc, char **argv);
 
+/* ctl_send.c */
+int hk_ctl_send(struct hk_ctl *ctl, int argc, char **argv);
+
+/* ctl_db.c */
+int hk_ctl_events(struct hk_ctl *ctl, int argc, char **argv);
+int hk_ctl_event(struct hk_ctl *ctl, int argc, char **argv);
+int hk_ctl_replay(struct hk_ctl *ctl, int argc, char **argv);
+int hk_ctl_dlq(struct hk_ctl *ctl, int argc, char **argv);
+
 #endif

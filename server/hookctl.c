@@ -31,6 +31,15 @@ static const struct hk_ctl_cmd {
 	{ "top",    hk_ctl_top,    "top [-n COUNT] [-d SECONDS]" },
 	{ "tail",   hk_ctl_tail,
 	  "tail [--slow MS] [--source S] [--json] [-n COUNT]" },
+	{ "send",   hk_ctl_send,
+	  "send SOURCE [--data JSON|@FILE] [--header 'Name: value']... "
+	  "[--url URL] [--content-type T] [-v]" },
+	{ "events", hk_ctl_events,
+	  "events [--source S] [--status STATUS] [--limit N] [--json]" },
+	{ "event",  hk_ctl_event,  "event ID [--json]" },
+	{ "replay", hk_ctl_replay, "replay ID... [--destination D]" },
+	{ "dlq",    hk_ctl_dlq,
+	  "dlq [--destination D] [--limit N] [--json]" },
 };
 
 static void
@@ -50,6 +59,11 @@ hk_ctl_conf(struct hk_ctl *ctl)
 
 	if (ctl->conf != NULL)
 		return ctl->conf;
+	if (ctl->conf_file == NULL) {
+		fprintf(stderr, "hookctl: this command needs the configuration: "
+		    "give -c FILE (no %s)\n", HK_CTL_DEFAULT_CONF);
+		return NULL;
+	}
 	if ((ctl->conf = hk_conf_load(ctl->conf_file, err, sizeof(err))) == NULL)
 		fprintf(stderr, "hookctl: %s\n", err);
 	return ctl->conf;

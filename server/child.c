@@ -65,7 +65,8 @@ hk_child_signal_cb(evutil_socket_t sig, short what, void *arg)
 
 	switch (sig) {
 	case SIGUSR1:
-		hk_log_reopen();
+		if (hk_log_reopen() == HK_OK)
+			hk_log_info("log reopened");
 		return;
 	case SIGQUIT:
 		hk_log_info("fast stop");

@@ -814,7 +814,8 @@ hk_master_main(struct hk_conf *conf, int daemonize)
 		}
 		if (hk_sig_usr1) {
 			hk_sig_usr1 = 0;
-			hk_log_reopen();
+			if (hk_log_reopen() == HK_OK)
+				hk_log_info("log reopened");
 			hk_master_signal_all(SIGUSR1, ~0u, 0);
 		}
 		hk_sig_alrm = 0;

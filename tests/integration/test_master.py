@@ -99,16 +99,17 @@ def test_kill_worker_respawns_and_queued_requests_are_served(hookd_factory):
 
     def client():
         while not stop.is_set():
+            started = time.monotonic()
             try:
-                results.append(get(h, timeout=5.0)[0])
+                results.append((started, get(h, timeout=5.0)[0]))
             except Exception as e:  # a reset or refused connection
-                results.append(repr(e))
+                results.append((started, repr(e)))
 
     t = threading.Thread(target=client)
     t.start()
     harness.wait_for(lambda: len(results) > 20, what="requests before the kill")
-    killed_at = time.monotonic()
     os.kill(old["pid"], signal.SIGKILL)
+    killed_at = time.monotonic()
 
     def respawned():
         p = procs(h, "ingest")
@@ -125,8 +126,12 @@ def test_kill_worker_respawns_and_queued_requests_are_served(hookd_factory):
     assert new["slot"] == old["slot"]
     assert new["restarts"] == old["restarts"] + 1
     assert elapsed < 0.5, "respawn took %.3fs" % elapsed
-    failures = [r for r in results if r != 200]
-    assert failures == [], failures[:5]
+    # The one request the worker held when it died is lost with it; every
+    # request sent after the kill waits in the socket's queue and is served.
+    after = [r for t, r in results if t >= killed_at]
+    before = [r for t, r in results if t < killed_at]
+    assert len(after) > 20 and all(r == 200 for r in after), after[:5]
+    assert sum(1 for r in before if r != 200) <= 1
 
 
 def test_hup_with_broken_config_keeps_old_children(hookd_factory):
@@ -211,3 +216,50 @@ def test_child_ignores_terminal_interrupt(hookd_factory):
     for pid in pids:
         assert not os.path.exists("/proc/%d" % pid) or \
             open("/proc/%d/stat" % pid).read().split()[2] == "Z"
+
+
+def test_log_file_reopened_on_usr1(hookd_factory, workdir):
+    log = os.path.join(workdir, "hookd-file.log")
+    h = hookd_factory(workers=1, log_file=log, log_format="json")
+    harness.wait_for(lambda: os.path.exists(log) and "started ingest" in open(log).read(),
+                     what="the log file")
+    line = json.loads(open(log).readline())
+    assert {"ts", "level", "role", "index", "pid", "msg"} <= set(line)
+    os.rename(log, log + ".1")          # what logrotate does
+    h.signal(signal.SIGUSR1)
+    harness.wait_for(lambda: os.path.exists(log), what="a new log file after USR1")
+    # Every process reopens and says so in the new file.
+    harness.wait_for(lambda: {json.loads(l)["role"] for l in open(log)
+                              if "log reopened" in l} >= {"master", "ingest", "delivery", "stats"},
+                     what="every process to reopen the log")
+    h.stop()
+    new = [json.loads(l) for l in open(log)]
+    assert {"master", "ingest", "delivery", "stats"} <= {l["role"] for l in new}
+    assert any(l["role"] == "ingest" and "graceful stop" in l["msg"] for l in new)
+    assert all(l["role"] == "master" for l in map(json.loads, open(log + ".1")))
+
+
+def test_daemonize_writes_pid_file(workdir, redis_server, pg_server):
+    pidfile = os.path.join(workdir, "d.pid")
+    conf = harness.render_config(redis_url=redis_server.url, postgres_url=pg_server.url,
+                                 workdir=workdir, pid_file=pidfile,
+                                 log_file=os.path.join(workdir, "d.log"))
+    path = os.path.join(workdir, "d.conf")
+    with open(path, "w") as f:
+        f.write(conf)
+    r = subprocess.run([os.path.join(harness.bin_dir(), "hookd"), "-d", "-c", path],
+                       cwd=harness.REPO, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    pid = harness.wait_for(lambda: os.path.exists(pidfile) and
+                           int(open(pidfile).read().strip() or 0),
+                           what="the pid file")
+    try:
+        listen = harness.conf_scalars(conf)["listen"]
+        harness.wait_for(lambda: harness.http_get("http://%s/health" % listen)[0] == 200,
+                         ignore=(OSError,), what="the daemon to serve")
+        assert os.getsid(pid) != os.getsid(0)    # detached from our session
+    finally:
+        os.kill(pid, signal.SIGTERM)
+    harness.wait_for(lambda: not os.path.exists("/proc/%d" % pid), timeout=15,
+                     what="the daemon to exit")
+    assert not os.path.exists(pidfile)

@@ -10,7 +10,7 @@ libevent-dev libhiredis-dev libpq-dev libconfig-dev libcurl4-openssl-dev
 libssl-dev libjansson-dev
 redis-server postgresql postgresql-contrib
 python3 python3-pytest python3-redis python3-psycopg2 python3-requests
-python3-prometheus-client openssl curl procps iproute2"
+python3-prometheus-client openssl curl procps iproute2 docker-compose"
 
 missing=""
 for p in $PKGS; do

@@ -47,8 +47,9 @@ hk_child_beat_cb(evutil_socket_t fd, short what, void *arg)
 
 	hk_child_beat(c);
 	/* PR_SET_PDEATHSIG covers most cases; this covers a master that died
-	 * between our fork and our prctl. */
-	if (getppid() == 1 && !c->stopping) {
+	 * between our fork and our prctl.  Compared with the master's pid, not
+	 * with 1: in a container the master may be pid 1 itself. */
+	if (getppid() != c->master_pid && !c->stopping) {
 		hk_log_warn("master is gone, stopping");
 		c->stopping = 1;
 		c->stop_deadline_ns = hk_clock_mono_ns()

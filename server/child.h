@@ -20,6 +20,7 @@
 #define HK_CHILD_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "config.h"
 #include "segment.h"
@@ -38,6 +39,7 @@ struct hk_child {
 	int       index;		/* within the role */
 	unsigned  generation;
 	int       fd;			/* ingest: its socket; stats: admin; else -1 */
+	pid_t     master_pid;		/* to notice the master's death */
 
 	/* Set by hk_child_loop_setup. */
 	struct event_base *base;

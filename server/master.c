@@ -109,6 +109,7 @@ static struct {
 	int               stopping;		/* 0, 1 graceful, 2 fast */
 	uint64_t          stop_deadline_ns;
 	int               pid_written;
+	pid_t             pid;			/* after -d, the daemon's */
 } hk_master;
 
 static int
@@ -262,6 +263,7 @@ hk_master_child(unsigned slot)
 	c.index = p->index;
 	c.generation = p->generation;
 	c.fd = p->fd;
+	c.master_pid = hk_master.pid;
 	atomic_store_explicit(&c.slot->pid, (int32_t)getpid(),
 	    memory_order_relaxed);
 
@@ -763,6 +765,7 @@ hk_master_main(struct hk_conf *conf, int daemonize)
 	if (daemonize)
 		hk_master_daemonize();
 	hk_master_signals(&blocked);
+	hk_master.pid = getpid();
 
 	if (hk_master_setup(conf) != HK_OK) {
 		if (hk_master.seg.hdr != NULL) {

@@ -263,3 +263,40 @@ def test_daemonize_writes_pid_file(workdir, redis_server, pg_server):
     harness.wait_for(lambda: not os.path.exists("/proc/%d" % pid), timeout=15,
                      what="the daemon to exit")
     assert not os.path.exists(pidfile)
+
+
+def test_master_as_pid_1(workdir, redis_server, pg_server):
+    """In a container the master is pid 1: its children must not take
+    getppid() == 1 for the master's death."""
+    conf = harness.render_config(redis_url=redis_server.url, postgres_url=pg_server.url,
+                                 workdir=workdir, workers=1)
+    path = os.path.join(workdir, "pid1.conf")
+    with open(path, "w") as f:
+        f.write(conf)
+    instance = harness.conf_scalars(conf)["instance"]
+    log = open(os.path.join(workdir, "pid1.log"), "w")
+    p = subprocess.Popen(["unshare", "--fork", "--pid", "--kill-child",
+                          os.path.join(harness.bin_dir(), "hookd"), "-c", path],
+                         cwd=harness.REPO, stdout=log, stderr=subprocess.STDOUT)
+    ctl = [os.path.join(harness.bin_dir(), "hookctl"), "-i", instance, "status", "--json"]
+
+    def settled():
+        r = subprocess.run(ctl, capture_output=True, text=True)
+        if not r.stdout:
+            return None
+        kids = [x for x in json.loads(r.stdout)["processes"] if x["role"] != "master"]
+        return len(kids) == 3 and all(x["state"] == "running" and x["uptime_s"] > 1.5
+                                      and x["restarts"] == 0 for x in kids)
+
+    try:
+        harness.wait_for(settled, timeout=10, what="children running 1.5 s without a restart")
+    finally:
+        # unshare forwards no signal: TERM the master, its only child.
+        with open("/proc/%d/task/%d/children" % (p.pid, p.pid)) as f:
+            for pid in f.read().split():
+                os.kill(int(pid), signal.SIGTERM)
+        p.wait(15)
+        log.close()
+    text = open(os.path.join(workdir, "pid1.log")).read()
+    assert "master is gone" not in text
+    assert p.returncode == 0, text[-2000:]

@@ -1,0 +1,21 @@
+/*
+ * jsonscan.h - validate JSON without building it.
+ *
+ * The ingest hot path only needs to know that a body is JSON; building a
+ * jansson tree for that cost most of a request's instructions.  This scanner
+ * accepts exactly what jansson accepts with JSON_DECODE_ANY | JSON_ALLOW_NUL
+ * (RFC 8259, UTF-8, paired surrogates, \u0000 allowed) in one pass, with no
+ * allocation.  The unit test holds it to jansson on generated documents.
+ */
+#ifndef HK_JSONSCAN_H
+#define HK_JSONSCAN_H
+
+#include <stddef.h>
+
+#define HK_JSONSCAN_DEPTH 2048	/* jansson's JSON_PARSER_MAX_DEPTH */
+
+/* HK_OK, or HK_ERROR with the byte offset and a reason. */
+int hk_jsonscan(const char *buf, size_t len, size_t *err_off,
+    const char **why);
+
+#endif

@@ -1,0 +1,152 @@
+/*
+ * test_jsonscan.c - the allocation-free JSON validator against jansson, the
+ * parser it replaces on the hot path: both must accept and refuse the same
+ * documents.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "core.h"
+#include "jsonscan.h"
+#include "unit.h"
+
+/* jansson's verdict; -1 for the numbers it refuses only for their size,
+ * which RFC 8259 allows and the scanner accepts. */
+static int
+jansson_ok(const char *buf, size_t len)
+{
+	json_error_t e;
+	json_t *j = json_loadb(buf, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
+
+	if (j != NULL) {
+		json_decref(j);
+		return 1;
+	}
+	if (strstr(e.text, "too big") || strstr(e.text, "overflow"))
+		return -1;
+	return 0;
+}
+
+static int
+scan_ok(const char *buf, size_t len)
+{
+	size_t off;
+	const char *why;
+
+	return hk_jsonscan(buf, len, &off, &why) == HK_OK;
+}
+
+static void
+test_cases(void)
+{
+	static const char *good[] = {
+		"{}", "[]", " {\"a\" : [1, -2.5e+3, true, false, null, \"x\"]} ",
+		"\"str\"", "0", "-0.0", "1E9", "{\"a\":{\"b\":{\"c\":[[]]}}}",
+		"\"\\u00e9\\ud83d\\ude00\\n\\\\\\/\"", "\"\\u0000\"",
+		"\"caf\xc3\xa9 \xf0\x9f\x98\x80\"", "[1,2,3]\n",
+	};
+	static const char *bad[] = {
+		"", " ", "{", "}", "[1,]", "{\"a\":1,}", "{a:1}", "{\"a\" 1}",
+		"01", "1.", ".5", "-", "1e", "+1", "tru", "nul", "[1 2]",
+		"\"abc", "\"\\x\"", "\"\\ud800\"", "\"\\udc00\"",
+		"\"\\ud800\\u0041\"", "\"a\tb\"", "\"\xc3\"", "\"\xed\xa0\x80\"",
+		"\"\xc0\xaf\"", "{} {}", "[]]", "\xef\xbb\xbf{}", "NaN",
+		"{\"a\":1 \"b\":2}",
+	};
+
+	for (size_t i = 0; i < HK_NELEM(good); i++) {
+		HK_CHECK(scan_ok(good[i], strlen(good[i])));
+		HK_CHECK(jansson_ok(good[i], strlen(good[i])) == 1);
+	}
+	for (size_t i = 0; i < HK_NELEM(bad); i++) {
+		if (scan_ok(bad[i], strlen(bad[i])))
+			printf("  accepted: %s\n", bad[i]);
+		HK_CHECK(!scan_ok(bad[i], strlen(bad[i])));
+		HK_CHECK(jansson_ok(bad[i], strlen(bad[i])) == 0);
+	}
+	/* A NUL byte outside a string, and depth beyond the limit. */
+	HK_CHECK(!scan_ok("[1,\0]", 5));
+	{
+		size_t n = HK_JSONSCAN_DEPTH + 1;
+		char *deep = malloc(2 * n);
+
+		memset(deep, '[', n);
+		memset(deep + n, ']', n);
+		HK_CHECK(!scan_ok(deep, 2 * n));
+		HK_CHECK(scan_ok(deep + 1, 2 * n - 2));
+		free(deep);
+	}
+}
+
+/* Mutations of valid documents: the scanner must agree with jansson. */
+static void
+test_against_jansson(void)
+{
+	static const char *seeds[] = {
+		"{\"id\":\"evt_1\",\"type\":\"invoice.paid\",\"data\":{\"object\":"
+		"{\"amount\":1999,\"currency\":\"usd\",\"lines\":[1,2.5,-3e2]}},"
+		"\"livemode\":false,\"note\":null,\"u\":\"\\u00e9\\ud83d\\ude00\"}",
+		"[true,false,null,\"caf\xc3\xa9\",{\"a\":[{},[]]},0,-0.5E-7]",
+		"\"plain string with \\\"quotes\\\" and \\\\ slashes\"",
+	};
+	static const char alphabet[] = "{}[]\",:\\ tfn0123456789-+.eEu\x80\xc3"
+	    "\xa9\xed\xff\n\x01";
+	char buf[512];
+	int agree = 0, compared = 0;
+
+	srand(7);
+	for (int round = 0; round < 200000; round++) {
+		const char *seed = seeds[round % HK_NELEM(seeds)];
+		size_t len = strlen(seed), pos;
+		int j, sc;
+
+		memcpy(buf, seed, len);
+		for (int m = 0; m < 1 + rand() % 3; m++) {
+			pos = (size_t)rand() % len;
+			switch (rand() % 4) {
+			case 0:		/* replace a byte */
+				buf[pos] = alphabet[rand() % (sizeof(alphabet) - 1)];
+				break;
+			case 1:		/* cut the document */
+				len = pos;
+				break;
+			case 2:		/* insert a byte */
+				if (len + 1 < sizeof(buf)) {
+					memmove(buf + pos + 1, buf + pos, len - pos);
+					buf[pos] = alphabet[rand()
+					    % (sizeof(alphabet) - 1)];
+					len++;
+				}
+				break;
+			default:	/* delete a byte */
+				memmove(buf + pos, buf + pos + 1, len - pos - 1);
+				len--;
+				break;
+			}
+			if (len == 0)
+				break;
+		}
+		if ((j = jansson_ok(buf, len)) < 0)
+			continue;
+		sc = scan_ok(buf, len);
+		compared++;
+		if (sc == j) {
+			agree++;
+		} else if (compared - agree <= 5) {
+			printf("  disagree (jansson %d, scan %d): %.*s\n", j, sc,
+			    (int)len, buf);
+		}
+	}
+	printf("  %d of %d mutated documents judged alike\n", agree, compared);
+	HK_CHECK(compared > 190000 && agree == compared);
+}
+
+int
+main(void)
+{
+	HK_RUN(test_cases);
+	HK_RUN(test_against_jansson);
+	return hk_unit_done();
+}

@@ -1,0 +1,309 @@
+/*
+ * dlredis.c - a Redis connection that comes back by itself (see dlredis.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+#include <hiredis/adapters/libevent.h>
+
+#include "clock.h"
+#include "core.h"
+#include "dlredis.h"
+#include "log.h"
+
+#define HK_DLREDIS_BACKOFF_MIN 100
+#define HK_DLREDIS_BACKOFF_MAX 5000
+
+/* One command's callback, wrapped to keep the outstanding count. */
+struct hk_dlredis_call {
+	struct hk_dlredis *r;
+	hk_dlredis_fn fn;
+	void *arg;
+};
+
+/* hk_dlredis_unescape - percent-decoding of a URL's user or password. */
+static void
+hk_dlredis_unescape(char *dst, size_t cap, const char *s, size_t len)
+{
+	size_t n = 0;
+	unsigned v;
+
+	for (size_t i = 0; i < len && n + 1 < cap; i++) {
+		if (s[i] == '%' && i + 2 < len && sscanf(s + i + 1, "%2x",
+		    &v) == 1) {
+			dst[n++] = (char)v;
+			i += 2;
+		} else
+			dst[n++] = s[i];
+	}
+	dst[n] = '\0';
+}
+
+/* hk_dlredis_parse - redis://[user:pass@]host[:port][/db], unix:///path. */
+static int
+hk_dlredis_parse(struct hk_dlredis *r, const char *s)
+{
+	const char *p, *end, *at, *colon, *hend;
+
+	r->port = 6379;
+	snprintf(r->host, sizeof(r->host), "127.0.0.1");
+	if (strncmp(s, "unix://", 7) == 0) {
+		snprintf(r->path, sizeof(r->path), "%s", s + 7);
+		return HK_OK;
+	}
+	if (strncmp(s, "redis://", 8) != 0)
+		return HK_ERROR;
+	p = s + 8;
+	end = p + strcspn(p, "/");
+	if ((at = memrchr(p, '@', (size_t)(end - p))) != NULL) {
+		colon = memchr(p, ':', (size_t)(at - p));
+		if (colon != NULL)
+			hk_dlredis_unescape(r->user, sizeof(r->user), p,
+			    (size_t)(colon - p));
+		p = colon != NULL ? colon + 1 : p;
+		hk_dlredis_unescape(r->pass, sizeof(r->pass), p,
+		    (size_t)(at - p));
+		p = at + 1;
+	}
+	if (*p == '[') {
+		hend = memchr(p, ']', (size_t)(end - p));
+		if (hend == NULL)
+			return HK_ERROR;
+		snprintf(r->host, sizeof(r->host), "%.*s", (int)(hend - p - 1),
+		    p + 1);
+		colon = hend + 1 < end && hend[1] == ':' ? hend + 1 : NULL;
+	} else {
+		colon = memchr(p, ':', (size_t)(end - p));
+		hend = colon ? colon : end;
+		if (hend > p)
+			snprintf(r->host, sizeof(r->host), "%.*s",
+			    (int)(hend - p), p);
+	}
+	if (colon != NULL)
+		r->port = atoi(colon + 1);
+	if (*end == '/' && end[1] != '\0')
+		r->db = atoi(end + 1);
+	return HK_OK;
+}
+
+static void
+hk_dlredis_later(struct hk_dlredis *r)
+{
+	struct timeval tv = { r->backoff_ms / 1000,
+	    (r->backoff_ms % 1000) * 1000 };
+
+	r->backoff_ms = HK_MIN(r->backoff_ms * 2, HK_DLREDIS_BACKOFF_MAX);
+	evtimer_add(r->retry_ev, &tv);
+}
+
+/* hk_dlredis_down - the connection is gone; log once, come back later. */
+static void
+hk_dlredis_down(struct hk_dlredis *r, const char *why)
+{
+	r->ac = NULL;
+	r->up = 0;
+	r->pending = 0;
+	if (r->retry_ev == NULL || evtimer_pending(r->retry_ev, NULL))
+		return;
+	if (!r->down_logged)
+		hk_log_warn("redis: delivery %s connection down (%s); "
+		    "reconnecting", r->name, why);
+	r->down_logged = 1;
+	hk_dlredis_later(r);
+}
+
+void
+hk_dlredis_drop(struct hk_dlredis *r, const char *why)
+{
+	struct redisAsyncContext *ac = r->ac;
+
+	hk_dlredis_down(r, why);
+	if (ac != NULL)
+		redisAsyncFree(ac);
+}
+
+static void
+hk_dlredis_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct hk_dlredis_call *c = priv;
+	struct hk_dlredis *r = c->r;
+
+	if (ac == r->ac && r->pending > 0 && --r->pending > 0)
+		r->oldest_ns = hk_clock_mono_ns();
+	if (c->fn != NULL)
+		c->fn(r, reply, c->arg);
+	free(c);
+}
+
+int
+hk_dlredis_cmd(struct hk_dlredis *r, hk_dlredis_fn fn, void *arg, int argc,
+    const char **argv, const size_t *lens)
+{
+	struct hk_dlredis_call *c;
+
+	if (r->ac == NULL || !r->up || (c = malloc(sizeof(*c))) == NULL)
+		return HK_ERROR;
+	c->r = r;
+	c->fn = fn;
+	c->arg = arg;
+	if (redisAsyncCommandArgv(r->ac, hk_dlredis_reply, c, argc, argv,
+	    lens) != REDIS_OK) {
+		free(c);
+		return HK_ERROR;
+	}
+	if (r->pending++ == 0)
+		r->oldest_ns = hk_clock_mono_ns();
+	return HK_OK;
+}
+
+int
+hk_dlredis_overdue(const struct hk_dlredis *r, int extra_ms)
+{
+	uint64_t limit = (uint64_t)(r->timeout_ms + extra_ms) * 1000000u;
+	uint64_t now = hk_clock_mono_ns();
+
+	if (r->ac == NULL)
+		return 0;
+	if (!r->up)
+		return now - r->conn_ns > limit;
+	return r->pending > 0 && now - r->oldest_ns > limit;
+}
+
+static void
+hk_dlredis_hs_reply(struct hk_dlredis *r, void *reply, void *arg)
+{
+	redisReply *rep = reply;
+	char why[200];
+
+	if (rep == NULL || rep->type != REDIS_REPLY_ERROR)
+		return;
+	snprintf(why, sizeof(why), "%s refused: %.120s",
+	    (uintptr_t)arg ? "SELECT" : "AUTH", rep->str);
+	hk_dlredis_drop(r, why);
+}
+
+static void
+hk_dlredis_connected(const redisAsyncContext *ac, int status)
+{
+	struct hk_dlredis *r = ac->data;
+
+	if (r == NULL || ac != r->ac)
+		return;
+	if (status != REDIS_OK) {
+		hk_dlredis_down(r, ac->errstr[0] ? ac->errstr : "cannot connect");
+		return;
+	}
+	if (r->down_logged)
+		hk_log_info("redis: delivery %s connection back", r->name);
+	r->down_logged = 0;
+	r->backoff_ms = HK_DLREDIS_BACKOFF_MIN;
+	r->up = 1;
+	r->on_up(r);
+}
+
+static void
+hk_dlredis_disconnected(const redisAsyncContext *ac, int status)
+{
+	struct hk_dlredis *r = ac->data;
+
+	if (r != NULL && ac == r->ac)
+		hk_dlredis_down(r, ac->errstr[0] ? ac->errstr
+		    : "connection closed");
+}
+
+/* hk_dlredis_handshake - AUTH and SELECT, queued ahead of everything. */
+static void
+hk_dlredis_handshake(struct hk_dlredis *r)
+{
+	const char *argv[3];
+	size_t lens[3];
+	char db[16];
+	int n = 0;
+
+	r->up = 1;		/* so that hk_dlredis_cmd queues them */
+	if (r->pass[0]) {
+		argv[n] = "AUTH", lens[n++] = 4;
+		if (r->user[0])
+			argv[n] = r->user, lens[n] = strlen(r->user), n++;
+		argv[n] = r->pass, lens[n] = strlen(r->pass), n++;
+		hk_dlredis_cmd(r, hk_dlredis_hs_reply, (void *)(uintptr_t)0, n, argv,
+		    lens);
+	}
+	if (r->db != 0) {
+		snprintf(db, sizeof(db), "%d", r->db);
+		argv[0] = "SELECT", lens[0] = 6;
+		argv[1] = db, lens[1] = strlen(db);
+		hk_dlredis_cmd(r, hk_dlredis_hs_reply, (void *)(uintptr_t)1, 2,
+		    argv, lens);
+	}
+	r->up = 0;
+}
+
+void
+hk_dlredis_connect(struct hk_dlredis *r)
+{
+	redisAsyncContext *ac;
+
+	ac = r->path[0] ? redisAsyncConnectUnix(r->path)
+	    : redisAsyncConnect(r->host, r->port);
+	if (ac == NULL || ac->err) {
+		hk_dlredis_down(r, ac ? ac->errstr : "out of memory");
+		if (ac != NULL)
+			redisAsyncFree(ac);
+		return;
+	}
+	ac->data = r;
+	redisLibeventAttach(ac, r->base);
+	redisAsyncSetConnectCallback(ac, hk_dlredis_connected);
+	redisAsyncSetDisconnectCallback(ac, hk_dlredis_disconnected);
+	r->ac = ac;
+	r->pending = 0;
+	r->conn_ns = hk_clock_mono_ns();
+	hk_dlredis_handshake(r);
+}
+
+static void
+hk_dlredis_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	hk_dlredis_connect(arg);
+}
+
+int
+hk_dlredis_init(struct hk_dlredis *r, struct event_base *base,
+    const struct hk_conf *conf, const char *name,
+    void (*on_up)(struct hk_dlredis *r))
+{
+	memset(r, 0, sizeof(*r));
+	r->base = base;
+	r->name = name;
+	r->on_up = on_up;
+	r->backoff_ms = HK_DLREDIS_BACKOFF_MIN;
+	r->timeout_ms = conf->redis.timeout_ms > 0 ? conf->redis.timeout_ms
+	    : 1000;
+	if (hk_dlredis_parse(r, conf->redis.url ? conf->redis.url : "")
+	    != HK_OK) {
+		hk_log_error("redis: cannot parse the url");
+		return HK_ERROR;
+	}
+	r->retry_ev = evtimer_new(base, hk_dlredis_retry_cb, r);
+	return r->retry_ev != NULL ? HK_OK : HK_ERROR;
+}
+
+void
+hk_dlredis_close(struct hk_dlredis *r)
+{
+	struct redisAsyncContext *ac = r->ac;
+
+	if (r->retry_ev != NULL)
+		event_free(r->retry_ev);
+	r->retry_ev = NULL;
+	r->ac = NULL;
+	r->up = 0;
+	/* Pending callbacks run now, with NULL replies. */
+	if (ac != NULL)
+		redisAsyncFree(ac);
+}

@@ -1,0 +1,44 @@
+/*
+ * dlstore.h - the delivery worker's PostgreSQL connection: statements
+ * queued from anywhere in the worker, sent in pipelined batches.
+ *
+ * A batch is every statement queued (up to a limit) followed by one Sync:
+ * the statements form one implicit transaction, so a batch is one round
+ * trip and one commit however many rows it writes.  A callback runs only
+ * after the Sync came back, so "called back with a result" means
+ * "committed".  When a batch fails, the statement that failed is counted
+ * and the others are sent again in the next batch; a statement that failed
+ * HK_DLSTORE_TRIES times is called back with NULL.  When the connection
+ * breaks, everything in flight is sent again once it is back (every
+ * statement the worker queues is safe to repeat), so nothing is lost to a
+ * PostgreSQL restart; meanwhile statements wait here, and the worker keeps
+ * its own intake bounded.
+ */
+#ifndef HK_DLSTORE_H
+#define HK_DLSTORE_H
+
+#include <libpq-fe.h>
+
+#define HK_DLSTORE_TRIES   3
+#define HK_DLSTORE_OID_TEXT  25
+#define HK_DLSTORE_OID_BYTEA 17
+
+struct event_base;
+
+/* res: the statement's result (valid during the call only), or NULL. */
+typedef void (*hk_dlstore_cb)(void *arg, const PGresult *res);
+
+int  hk_dlstore_init(struct event_base *base, const char *url);
+/*
+ * Queue one statement.  Parameters are copied; every one is sent in binary
+ * format (text is its bytes), typed text unless types says otherwise, NULL
+ * values are SQL NULL.  Results come back in text format.  cb may be NULL.
+ */
+int  hk_dlstore_submit(const char *sql, int n, const char *const *vals,
+    const int *lens, const Oid *types, hk_dlstore_cb cb, void *arg);
+int  hk_dlstore_up(void);
+/* Statements queued or in flight. */
+int  hk_dlstore_pending(void);
+void hk_dlstore_shutdown(void);
+
+#endif

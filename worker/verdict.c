@@ -1,0 +1,331 @@
+/*
+ * verdict.c - an attempt's outcome: what it means (the table in verdict.h),
+ * the rows that record it, the breaker, and the timing record.
+ *
+ * Every attempt writes one statement: its attempts row (ON CONFLICT DO
+ * NOTHING: the same attempt sent again after a lost reply, or by a worker
+ * that took over an expired lease, is recorded once) and, in the same
+ * statement, the delivery's new state, guarded by "attempts < this
+ * attempt" so that a repeated or late update never moves a delivery
+ * backwards.  The job ends,
+ * and may release its stream entry's ack, only when they are committed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "clock.h"
+#include "core.h"
+#include "dlstore.h"
+#include "log.h"
+#include "ring.h"
+#include "verdict.h"
+
+/*
+ * The attempt and the delivery's new state in one statement.  $1 event,
+ * $2 destination, $3 attempt, $4 started_at, $5 duration, $6 status code,
+ * $7 attempt error, $8 response excerpt, $9 new status, $10 delay (NULL:
+ * no next attempt), $11 last_error.
+ */
+static const char hk_verdict_outcome_sql[] =
+    "WITH a AS (INSERT INTO attempts (event_id, destination, attempt,"
+    "  started_at, duration_us, status_code, error, response)"
+    " VALUES ($1::uuid, $2, $3::int, $4::timestamptz, $5::bigint, $6::int,"
+    "  $7, $8)"
+    " ON CONFLICT (event_id, destination, attempt) DO NOTHING) "
+    "UPDATE deliveries SET status = $9, attempts = $3::int,"
+    " next_attempt_at = now() + $10::bigint * interval '1 microsecond',"
+    " last_status = $6::int, last_error = $11, updated_at = now()"
+    " WHERE event_id = $1::uuid AND destination = $2 AND attempts < $3::int";
+
+static const char hk_verdict_resched_sql[] =
+    "UPDATE deliveries SET next_attempt_at = now() + $3::bigint"
+    "  * interval '1 microsecond', updated_at = now()"
+    " WHERE event_id = $1::uuid AND destination = $2"
+    "  AND status IN ('pending', 'retrying')";
+
+static const char hk_verdict_dead_sql[] =
+    "UPDATE deliveries SET status = 'dead', next_attempt_at = NULL,"
+    "  last_error = $3, updated_at = now()"
+    " WHERE event_id = $1::uuid AND destination = $2"
+    "  AND status IN ('pending', 'retrying')";
+
+static const char hk_verdict_disable_sql[] =
+    "INSERT INTO destination_state (destination, disabled, disabled_at, reason)"
+    " VALUES ($1, true, now(), $2) ON CONFLICT (destination) DO UPDATE"
+    " SET disabled = true, disabled_at = now(), reason = EXCLUDED.reason";
+
+static const char hk_verdict_kill_sql[] =
+    "UPDATE deliveries SET status = 'dead', next_attempt_at = NULL,"
+    "  last_error = $2, updated_at = now()"
+    " WHERE destination = $1 AND status IN ('pending', 'retrying')";
+
+/* hk_verdict_utf8 - make s valid UTF-8 without NUL, in place ('?'). */
+static void
+hk_verdict_utf8(char *s, size_t len)
+{
+	unsigned char *p = (unsigned char *)s;
+	size_t i = 0, n, k;
+
+	while (i < len) {
+		if (p[i] >= 0x20 || p[i] == '\t' || p[i] == '\n' || p[i] == '\r')
+			n = p[i] < 0x80 ? 1 : p[i] >= 0xc2 && p[i] <= 0xdf ? 2
+			    : p[i] >= 0xe0 && p[i] <= 0xef ? 3
+			    : p[i] >= 0xf0 && p[i] <= 0xf4 ? 4 : 0;
+		else
+			n = 0;
+		for (k = 1; n > 1 && k < n; k++)
+			if (i + k >= len || (p[i + k] & 0xc0) != 0x80)
+				n = 0;
+		/* Overlong forms and surrogates: PostgreSQL refuses them. */
+		if (n == 3 && ((p[i] == 0xe0 && p[i + 1] < 0xa0)
+		    || (p[i] == 0xed && p[i + 1] >= 0xa0)))
+			n = 0;
+		if (n == 4 && ((p[i] == 0xf0 && p[i + 1] < 0x90)
+		    || (p[i] == 0xf4 && p[i + 1] >= 0x90)))
+			n = 0;
+		if (n == 0) {
+			p[i++] = '?';
+			continue;
+		}
+		i += n;
+	}
+}
+
+/* hk_verdict_record - the attempt's timing record and counters. */
+static void
+hk_verdict_record(const struct hk_dl_job *j, int success)
+{
+	struct hk_shm_slot *slot = hk_dispatch.child->slot;
+	const struct hk_dl_event *ev = j->ev;
+	uint64_t now_us = hk_clock_real_us();
+	struct hk_rec rec;
+
+#define HK_US(v) ((uint32_t)HK_MIN((uint64_t)(v), (uint64_t)UINT32_MAX))
+	atomic_fetch_add_explicit(&slot->counters.requests, 1,
+	    memory_order_relaxed);
+	if (!success)
+		atomic_fetch_add_explicit(&slot->counters.errors, 1,
+		    memory_order_relaxed);
+	atomic_fetch_add_explicit(&slot->counters.bytes, ev->body_len,
+	    memory_order_relaxed);
+	if (!hk_dispatch.conf->metrics.enabled)
+		return;
+	memset(&rec, 0, sizeof(rec));
+	rec.ts_us = j->res.started_us;
+	rec.kind = HK_REC_DELIVERY;
+	rec.flags = (uint8_t)((success ? 0 : HK_REC_ERROR)
+	    | (j->dead ? HK_REC_DEAD : 0));
+	rec.status = (uint16_t)j->res.status;
+	rec.source = UINT16_MAX;
+	for (int i = 0; i < hk_dispatch.conf->nsources; i++)
+		if (strcmp(hk_dispatch.conf->sources[i].name, ev->source) == 0)
+			rec.source = (uint16_t)i;
+	rec.dest = (uint16_t)j->dest;
+	rec.bytes = (uint32_t)HK_MIN(ev->body_len, UINT32_MAX);
+	memcpy(rec.id, ev->idb, sizeof(rec.id));
+	if (ev->picked_us > ev->received_us)
+		rec.stage_us[HK_STAGE_QUEUE] = HK_US(ev->picked_us
+		    - ev->received_us);
+	rec.stage_us[HK_STAGE_STORE] = HK_US(j->store_us);
+	rec.stage_us[HK_STAGE_CONNECT] = HK_US(j->res.connect_us);
+	rec.stage_us[HK_STAGE_TTFB] = HK_US(j->res.ttfb_us);
+	rec.stage_us[HK_STAGE_ATTEMPT] = HK_US(j->res.total_us ? j->res.total_us
+	    : (j->end_ns - j->sent_ns) / 1000u);
+	rec.stage_us[HK_STAGE_ACK] = HK_US((hk_clock_mono_ns() - j->end_ns)
+	    / 1000u);
+	if (success && now_us > ev->received_us)
+		rec.stage_us[HK_STAGE_E2E] = HK_US(now_us - ev->received_us);
+	hk_ring_push(&slot->ring, &rec);
+#undef HK_US
+}
+
+/* hk_verdict_committed - the attempt's rows are in: the job is over. */
+static void
+hk_verdict_committed(void *arg, const PGresult *res)
+{
+	struct hk_dl_job *j = arg;
+
+	if (res == NULL)
+		hk_log_error("delivery: the outcome of attempt %d of event %s "
+		    "to %s could not be written; it will be retried",
+		    j->attempt, j->ev->id,
+		    hk_dispatch.conf->dests[j->dest].name);
+	else if (j->recorded)
+		hk_verdict_record(j, !j->failed);
+	hk_dispatch_job_free(j, res != NULL);
+}
+
+/* hk_verdict_delay_us - when to try again after failed attempt j. */
+static uint64_t
+hk_verdict_delay_us(const struct hk_dl_job *j)
+{
+	const struct hk_conf *conf = hk_dispatch.conf;
+	const int *sch = conf->delivery.retry_schedule;
+	int n = conf->delivery.nretry, st = j->res.status;
+	double s, r;
+
+	if ((st == 429 || st == 503) && j->res.retry_after_s >= 0) {
+		s = (double)HK_MAX(sch[0], HK_MIN(j->res.retry_after_s,
+		    sch[n - 1]));
+		return (uint64_t)(s * 1e6);
+	}
+	s = sch[j->attempt - 1];
+	r = (double)rand_r(&hk_dispatch.seed) / RAND_MAX * 2 - 1;
+	s *= 1 + conf->delivery.jitter * r;
+	return (uint64_t)(HK_MAX(s, 0.001) * 1e6);
+}
+
+/* hk_verdict_disable - 410: stop delivering to this destination. */
+static void
+hk_verdict_disable(int d)
+{
+	struct hk_dispatch_dest *dd = &hk_dispatch.dests[d];
+	const char *name = hk_dispatch.conf->dests[d].name;
+	const char *why = "destination answered 410 Gone; disabled";
+	const char *v[2] = { name, why };
+	int l[2] = { (int)strlen(name), (int)strlen(why) };
+
+	if (dd->disabled)
+		return;
+	dd->disabled = 1;
+	hk_log_error("delivery: destination %s answered 410 Gone: disabled, "
+	    "its pending deliveries are dead (re-enable it in "
+	    "destination_state)", name);
+	hk_dlstore_submit(hk_verdict_disable_sql, 2, v, l, NULL, NULL, NULL);
+	hk_dlstore_submit(hk_verdict_kill_sql, 2, v, l, NULL, NULL, NULL);
+}
+
+/* hk_verdict_breaker - count the outcome into the destination's breaker. */
+static void
+hk_verdict_breaker(struct hk_dl_job *j)
+{
+	struct hk_dispatch_dest *dd = &hk_dispatch.dests[j->dest];
+	const char *name = hk_dispatch.conf->dests[j->dest].name;
+
+	if (j->probe)
+		dd->probing = 0;
+	if (!j->failed) {
+		if (dd->open_until_ns != 0)
+			hk_log_info("delivery: destination %s answers again; "
+			    "circuit closed", name);
+		dd->fails = 0;
+		dd->open_until_ns = 0;
+		return;
+	}
+	dd->fails++;
+	if (j->probe || (dd->open_until_ns == 0
+	    && dd->fails >= HK_DISPATCH_TRIP)) {
+		if (!j->probe)
+			hk_log_warn("delivery: destination %s failed %d times in "
+			    "a row; circuit open for %d s", name, dd->fails,
+			    HK_DISPATCH_OPEN_S);
+		dd->open_until_ns = hk_clock_mono_ns()
+		    + (uint64_t)HK_DISPATCH_OPEN_S * 1000000000u;
+	}
+}
+
+/* hk_verdict_judge - status, delay and error of the delivery after j. */
+static const char *
+hk_verdict_judge(struct hk_dl_job *j, uint64_t *delay, char *err, size_t len)
+{
+	int st = j->res.status;
+
+	*delay = 0;
+	err[0] = '\0';
+	if (j->res.error[0])
+		snprintf(err, len, "%s", j->res.error);
+	else if (st >= 200 && st < 300)
+		return "succeeded";
+	else if (st == 410)
+		snprintf(err, len, "HTTP 410 Gone: destination disabled");
+	else if (st >= 300 && st < 400)
+		snprintf(err, len, "HTTP %d: redirects are not followed", st);
+	else
+		snprintf(err, len, "HTTP %d", st);
+	j->failed = 1;
+	if (st == 410 || hk_dispatch.dests[j->dest].disabled
+	    || j->attempt > hk_dispatch.conf->delivery.nretry) {
+		j->dead = 1;
+		return "dead";
+	}
+	*delay = hk_verdict_delay_us(j);
+	return "retrying";
+}
+
+void
+hk_verdict_attempt_done(struct hk_dl_job *j)
+{
+	const char *dname = hk_dispatch.conf->dests[j->dest].name;
+	char att[16], started[40], dur[24], code[16], delay_s[24], err[300];
+	const char *status, *v[11];
+	uint64_t delay;
+	int l[11];
+
+	j->recorded = 1;
+	if (j->res.status == 410)
+		hk_verdict_disable(j->dest);
+	status = hk_verdict_judge(j, &delay, err, sizeof(err));
+	hk_verdict_breaker(j);
+	/* An open breaker holds the retry back until it probes again. */
+	if (j->failed && !j->dead)
+		delay = HK_MAX(delay, hk_dispatch_open_left_us(j->dest,
+		    hk_clock_mono_ns()));
+	if (strncmp(j->res.error, "address ", 8) == 0)
+		hk_log_warn("delivery: %s: %s", dname, j->res.error);
+	else if (j->dead)
+		hk_log_warn("delivery: event %s to %s is dead after %d "
+		    "attempts: %s", j->ev->id, dname, j->attempt, err);
+	hk_verdict_utf8(j->res.excerpt, j->res.excerpt_len);
+	snprintf(att, sizeof(att), "%d", j->attempt);
+	hk_clock_iso8601(j->res.started_us, started, sizeof(started));
+	snprintf(dur, sizeof(dur), "%llu", (unsigned long long)
+	    ((j->end_ns - j->sent_ns) / 1000u));
+	snprintf(code, sizeof(code), "%d", j->res.status);
+	snprintf(delay_s, sizeof(delay_s), "%llu", (unsigned long long)delay);
+
+	v[0] = j->ev->id, v[1] = dname, v[2] = att, v[3] = started;
+	v[4] = dur, v[5] = j->res.status ? code : NULL;
+	v[6] = j->res.error[0] ? j->res.error : NULL;
+	v[7] = j->res.excerpt;
+	v[8] = status;
+	v[9] = j->dead || !j->failed ? NULL : delay_s;
+	v[10] = err[0] ? err : NULL;
+	for (int k = 0; k < 11; k++)
+		l[k] = v[k] != NULL ? (int)strlen(v[k]) : 0;
+	if (hk_dlstore_submit(hk_verdict_outcome_sql, 11, v, l, NULL,
+	    hk_verdict_committed, j) != HK_OK)
+		hk_verdict_committed(j, NULL);
+}
+
+void
+hk_verdict_reschedule(struct hk_dl_job *j, uint64_t delay_us)
+{
+	const char *dname = hk_dispatch.conf->dests[j->dest].name;
+	char us[24];
+	const char *v[3] = { j->ev->id, dname, us };
+	int l[3];
+
+	snprintf(us, sizeof(us), "%llu", (unsigned long long)delay_us);
+	for (int k = 0; k < 3; k++)
+		l[k] = (int)strlen(v[k]);
+	if (hk_dlstore_submit(hk_verdict_resched_sql, 3, v, l, NULL,
+	    hk_verdict_committed, j) != HK_OK)
+		hk_verdict_committed(j, NULL);
+}
+
+void
+hk_verdict_dead(struct hk_dl_job *j, const char *why)
+{
+	const char *dname = hk_dispatch.conf->dests[j->dest].name;
+	const char *v[3] = { j->ev->id, dname, why };
+	int l[3];
+
+	for (int k = 0; k < 3; k++)
+		l[k] = (int)strlen(v[k]);
+	if (hk_dlstore_submit(hk_verdict_dead_sql, 3, v, l, NULL,
+	    hk_verdict_committed, j) != HK_OK)
+		hk_verdict_committed(j, NULL);
+}

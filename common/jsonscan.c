@@ -85,13 +85,15 @@ hk_jsonscan_escape(struct hk_jsonscan *s)
 	return HK_OK;
 }
 
-/* hk_jsonscan_utf8 - one multi-byte UTF-8 sequence at s->p. */
-static int
-hk_jsonscan_utf8(struct hk_jsonscan *s)
+size_t
+hk_jsonscan_utf8_len(const unsigned char *p, size_t avail)
 {
-	const unsigned char *p = s->p;
 	unsigned cp, n;
 
+	if (avail == 0)
+		return 0;
+	if (p[0] < 0x80)
+		return 1;
 	if (p[0] >= 0xc2 && p[0] <= 0xdf)
 		n = 2, cp = p[0] & 0x1f;
 	else if (p[0] >= 0xe0 && p[0] <= 0xef)
@@ -99,16 +101,29 @@ hk_jsonscan_utf8(struct hk_jsonscan *s)
 	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
 		n = 4, cp = p[0] & 0x07;
 	else
-		return hk_jsonscan_fail(s, "invalid UTF-8");
-	if ((size_t)(s->end - p) < n)
-		return hk_jsonscan_fail(s, "invalid UTF-8");
+		return 0;
+	if (avail < n)
+		return 0;
+	/* Stops at the first byte that does not continue the sequence, so a
+	 * NUL-terminated string is never read past its end. */
 	for (unsigned i = 1; i < n; i++) {
 		if ((p[i] & 0xc0) != 0x80)
-			return hk_jsonscan_fail(s, "invalid UTF-8");
+			return 0;
 		cp = cp << 6 | (p[i] & 0x3f);
 	}
 	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
 	    || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+/* hk_jsonscan_utf8 - one multi-byte UTF-8 sequence at s->p. */
+static int
+hk_jsonscan_utf8(struct hk_jsonscan *s)
+{
+	size_t n = hk_jsonscan_utf8_len(s->p, (size_t)(s->end - s->p));
+
+	if (n == 0)
 		return hk_jsonscan_fail(s, "invalid UTF-8");
 	s->p += n;
 	return HK_OK;

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "confcheck.h"
+#include "redisurl.h"
 #include "core.h"
 #include "verify.h"
 
@@ -239,6 +240,7 @@ hk_confcheck_escapes(const char *s, size_t n)
 int
 hk_confcheck_redis_url(const char *s, char *why, size_t whylen)
 {
+	struct hk_redisurl u;
 	const char *host, *at, *slash;
 	char sub[128];
 
@@ -275,6 +277,10 @@ hk_confcheck_redis_url(const char *s, char *why, size_t whylen)
 	    strlen(slash + 1)) || strlen(slash + 1) > 5))
 		return hk_confcheck_why(why, whylen, "the database after \"/\" "
 		    "must be a number");
+	/* What passes here must pass the parser every process uses. */
+	if (hk_redisurl_parse(s, &u) != HK_OK)
+		return hk_confcheck_why(why, whylen, "a part of the URL is too "
+		    "long or malformed");
 	return HK_OK;
 }
 

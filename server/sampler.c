@@ -20,66 +20,9 @@
 #include "clock.h"
 #include "core.h"
 #include "log.h"
+#include "redisurl.h"
 #include "sampler.h"
 
-/* hk_sampler_url - split redis://[[user]:pass@]host[:port][/db], unix://PATH */
-static int
-hk_sampler_url(struct hk_sampler *s, const char *url)
-{
-	const char *p, *at, *end, *colon;
-	char hostport[256];
-
-	s->port = 6379;
-	if (strncmp(url, "unix://", 7) == 0) {
-		snprintf(s->path, sizeof(s->path), "%s", url + 7);
-		if ((end = strchr(s->path, '?')) != NULL) {
-			if (strncmp(end, "?db=", 4) == 0)
-				s->db = atoi(end + 4);
-			s->path[end - s->path] = '\0';
-		}
-		return HK_OK;
-	}
-	if (strncmp(url, "redis://", 8) != 0)
-		return HK_ERROR;
-	p = url + 8;
-	end = p + strcspn(p, "/?");
-	if ((at = memchr(p, '@', (size_t)(end - p))) != NULL) {
-		colon = memchr(p, ':', (size_t)(at - p));
-		if (colon != NULL) {
-			snprintf(s->user, sizeof(s->user), "%.*s",
-			    (int)(colon - p), p);
-			snprintf(s->pass, sizeof(s->pass), "%.*s",
-			    (int)(at - colon - 1), colon + 1);
-		} else {
-			snprintf(s->pass, sizeof(s->pass), "%.*s",
-			    (int)(at - p), p);
-		}
-		p = at + 1;
-	}
-	snprintf(hostport, sizeof(hostport), "%.*s", (int)(end - p), p);
-	if (hostport[0] == '[') {		/* [v6]:port */
-		char *rb = strchr(hostport, ']');
-
-		if (rb == NULL)
-			return HK_ERROR;
-		*rb = '\0';
-		snprintf(s->host, sizeof(s->host), "%s", hostport + 1);
-		if (rb[1] == ':')
-			s->port = atoi(rb + 2);
-	} else {
-		char *c = strrchr(hostport, ':');
-
-		if (c != NULL) {
-			*c = '\0';
-			s->port = atoi(c + 1);
-		}
-		snprintf(s->host, sizeof(s->host), "%s",
-		    hostport[0] ? hostport : "127.0.0.1");
-	}
-	if (*end == '/' && end[1] >= '0' && end[1] <= '9')
-		s->db = atoi(end + 1);
-	return HK_OK;
-}
 
 int
 hk_sampler_init(struct hk_sampler *s, struct event_base *base,
@@ -91,10 +34,10 @@ hk_sampler_init(struct hk_sampler *s, struct event_base *base,
 	s->length = -1;
 	s->pending = -1;
 	snprintf(s->key, sizeof(s->key), "%sevents", conf->redis.prefix);
-	if (hk_sampler_url(s, conf->redis.url) != HK_OK) {
+	if (hk_redisurl_parse(conf->redis.url, &s->url) != HK_OK) {
 		hk_log_error("stats: cannot read the Redis URL; the queue "
 		    "depth will be reported as unknown");
-		s->host[0] = s->path[0] = '\0';
+		s->url.host[0] = s->url.path[0] = '\0';
 	}
 	return HK_OK;
 }
@@ -202,10 +145,10 @@ hk_sampler_connect(struct hk_sampler *s)
 {
 	redisAsyncContext *ac;
 
-	if (s->path[0] != '\0')
-		ac = redisAsyncConnectUnix(s->path);
-	else if (s->host[0] != '\0')
-		ac = redisAsyncConnect(s->host, s->port);
+	if (s->url.path[0] != '\0')
+		ac = redisAsyncConnectUnix(s->url.path);
+	else if (s->url.host[0] != '\0')
+		ac = redisAsyncConnect(s->url.host, s->url.port);
 	else
 		return HK_ERROR;
 	if (ac == NULL) {
@@ -227,15 +170,17 @@ hk_sampler_connect(struct hk_sampler *s)
 	redisAsyncSetDisconnectCallback(ac, hk_sampler_disconnected);
 	s->ac = ac;
 	/* Queued until the connection is up; hiredis keeps the order. */
-	if (s->pass[0] != '\0' && s->user[0] != '\0')
-		redisAsyncCommand(ac, hk_sampler_auth_cb, s, "AUTH %s %s",
-		    s->user, s->pass);
-	else if (s->pass[0] != '\0')
-		redisAsyncCommand(ac, hk_sampler_auth_cb, s, "AUTH %s",
-		    s->pass);
-	if (s->db != 0)
+	/* %b: a password may hold spaces, which %s would split. */
+	if (s->url.pass[0] != '\0' && s->url.user[0] != '\0')
+		redisAsyncCommand(ac, hk_sampler_auth_cb, s, "AUTH %b %b",
+		    s->url.user, strlen(s->url.user), s->url.pass,
+		    strlen(s->url.pass));
+	else if (s->url.pass[0] != '\0')
+		redisAsyncCommand(ac, hk_sampler_auth_cb, s, "AUTH %b",
+		    s->url.pass, strlen(s->url.pass));
+	if (s->url.db != 0)
 		redisAsyncCommand(ac, hk_sampler_auth_cb, s, "SELECT %d",
-		    s->db);
+		    s->url.db);
 	return HK_OK;
 }
 

@@ -14,6 +14,8 @@
 
 #include <stdint.h>
 
+#include "redisurl.h"
+
 #include "config.h"
 
 #define HK_SAMPLER_TIMEOUT_MS 2000
@@ -24,12 +26,7 @@ struct redisAsyncContext;
 struct hk_sampler {
 	struct event_base        *base;
 	struct redisAsyncContext *ac;
-	char     host[256];		/* "" for a unix socket */
-	int      port;
-	char     path[256];		/* unix socket */
-	char     user[128];
-	char     pass[256];
-	int      db;
+	struct hk_redisurl url;
 	char     key[256];		/* <prefix>events */
 	int      waiting;		/* replies outstanding in this round */
 	int      closing;		/* hk_sampler_free: failures are ours */

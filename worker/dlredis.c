@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "core.h"
 #include "dlredis.h"
+#include "redisurl.h"
 #include "log.h"
 
 #define HK_DLREDIS_BACKOFF_MIN 100
@@ -24,71 +25,6 @@ struct hk_dlredis_call {
 	hk_dlredis_fn fn;
 	void *arg;
 };
-
-/* hk_dlredis_unescape - percent-decoding of a URL's user or password. */
-static void
-hk_dlredis_unescape(char *dst, size_t cap, const char *s, size_t len)
-{
-	size_t n = 0;
-	unsigned v;
-
-	for (size_t i = 0; i < len && n + 1 < cap; i++) {
-		if (s[i] == '%' && i + 2 < len && sscanf(s + i + 1, "%2x",
-		    &v) == 1) {
-			dst[n++] = (char)v;
-			i += 2;
-		} else
-			dst[n++] = s[i];
-	}
-	dst[n] = '\0';
-}
-
-/* hk_dlredis_parse - redis://[user:pass@]host[:port][/db], unix:///path. */
-static int
-hk_dlredis_parse(struct hk_dlredis *r, const char *s)
-{
-	const char *p, *end, *at, *colon, *hend;
-
-	r->port = 6379;
-	snprintf(r->host, sizeof(r->host), "127.0.0.1");
-	if (strncmp(s, "unix://", 7) == 0) {
-		snprintf(r->path, sizeof(r->path), "%s", s + 7);
-		return HK_OK;
-	}
-	if (strncmp(s, "redis://", 8) != 0)
-		return HK_ERROR;
-	p = s + 8;
-	end = p + strcspn(p, "/");
-	if ((at = memrchr(p, '@', (size_t)(end - p))) != NULL) {
-		colon = memchr(p, ':', (size_t)(at - p));
-		if (colon != NULL)
-			hk_dlredis_unescape(r->user, sizeof(r->user), p,
-			    (size_t)(colon - p));
-		p = colon != NULL ? colon + 1 : p;
-		hk_dlredis_unescape(r->pass, sizeof(r->pass), p,
-		    (size_t)(at - p));
-		p = at + 1;
-	}
-	if (*p == '[') {
-		hend = memchr(p, ']', (size_t)(end - p));
-		if (hend == NULL)
-			return HK_ERROR;
-		snprintf(r->host, sizeof(r->host), "%.*s", (int)(hend - p - 1),
-		    p + 1);
-		colon = hend + 1 < end && hend[1] == ':' ? hend + 1 : NULL;
-	} else {
-		colon = memchr(p, ':', (size_t)(end - p));
-		hend = colon ? colon : end;
-		if (hend > p)
-			snprintf(r->host, sizeof(r->host), "%.*s",
-			    (int)(hend - p), p);
-	}
-	if (colon != NULL)
-		r->port = atoi(colon + 1);
-	if (*end == '/' && end[1] != '\0')
-		r->db = atoi(end + 1);
-	return HK_OK;
-}
 
 static void
 hk_dlredis_later(struct hk_dlredis *r)
@@ -225,16 +161,16 @@ hk_dlredis_handshake(struct hk_dlredis *r)
 	int n = 0;
 
 	r->up = 1;		/* so that hk_dlredis_cmd queues them */
-	if (r->pass[0]) {
+	if (r->url.pass[0]) {
 		argv[n] = "AUTH", lens[n++] = 4;
-		if (r->user[0])
-			argv[n] = r->user, lens[n] = strlen(r->user), n++;
-		argv[n] = r->pass, lens[n] = strlen(r->pass), n++;
+		if (r->url.user[0])
+			argv[n] = r->url.user, lens[n] = strlen(r->url.user), n++;
+		argv[n] = r->url.pass, lens[n] = strlen(r->url.pass), n++;
 		hk_dlredis_cmd(r, hk_dlredis_hs_reply, (void *)(uintptr_t)0, n, argv,
 		    lens);
 	}
-	if (r->db != 0) {
-		snprintf(db, sizeof(db), "%d", r->db);
+	if (r->url.db != 0) {
+		snprintf(db, sizeof(db), "%d", r->url.db);
 		argv[0] = "SELECT", lens[0] = 6;
 		argv[1] = db, lens[1] = strlen(db);
 		hk_dlredis_cmd(r, hk_dlredis_hs_reply, (void *)(uintptr_t)1, 2,
@@ -248,8 +184,8 @@ hk_dlredis_connect(struct hk_dlredis *r)
 {
 	redisAsyncContext *ac;
 
-	ac = r->path[0] ? redisAsyncConnectUnix(r->path)
-	    : redisAsyncConnect(r->host, r->port);
+	ac = r->url.path[0] ? redisAsyncConnectUnix(r->url.path)
+	    : redisAsyncConnect(r->url.host, r->url.port);
 	if (ac == NULL || ac->err) {
 		hk_dlredis_down(r, ac ? ac->errstr : "out of memory");
 		if (ac != NULL)
@@ -284,8 +220,7 @@ hk_dlredis_init(struct hk_dlredis *r, struct event_base *base,
 	r->backoff_ms = HK_DLREDIS_BACKOFF_MIN;
 	r->timeout_ms = conf->redis.timeout_ms > 0 ? conf->redis.timeout_ms
 	    : 1000;
-	if (hk_dlredis_parse(r, conf->redis.url ? conf->redis.url : "")
-	    != HK_OK) {
+	if (hk_redisurl_parse(conf->redis.url, &r->url) != HK_OK) {
 		hk_log_error("redis: cannot parse the url");
 		return HK_ERROR;
 	}

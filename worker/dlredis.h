@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "redisurl.h"
 
 struct event_base;
 struct event;
@@ -33,12 +34,7 @@ struct hk_dlredis {
 	uint64_t  conn_ns;
 	struct event *retry_ev;
 	void    (*on_up)(struct hk_dlredis *r);
-	char      host[256];
-	int       port;
-	char      path[256];
-	char      user[128];
-	char      pass[256];
-	int       db;
+	struct hk_redisurl url;
 };
 
 typedef void (*hk_dlredis_fn)(struct hk_dlredis *r, void *reply, void *arg);

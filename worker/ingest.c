@@ -247,41 +247,14 @@ hk_ingest_health(struct hk_conn *c)
 	hk_conn_respond(c, redis || pg ? 200 : 503, NULL, body, (size_t)n);
 }
 
-/* Length of the valid UTF-8 sequence at s, or 0 when it is not one. */
-static size_t
-hk_ingest_utf8_len(const unsigned char *s)
-{
-	size_t n;
-	unsigned cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
-	    || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return n;
-}
-
 static int
 hk_ingest_utf8_valid(const char *s, size_t len)
 {
 	size_t n;
 
 	for (size_t i = 0; i < len; i += n)
-		if ((n = hk_ingest_utf8_len((const unsigned char *)s + i)) == 0)
+		if ((n = hk_jsonscan_utf8_len((const unsigned char *)s + i,
+		    len - i)) == 0)
 			return 0;
 	return 1;
 }
@@ -300,8 +273,8 @@ hk_ingest_json_str(char *p, const char *s, int lower)
 		unsigned char ch = (unsigned char)*s;
 
 		if (ch >= 0x80) {
-			if ((n = hk_ingest_utf8_len((const unsigned char *)s))
-			    == 0) {
+			if ((n = hk_jsonscan_utf8_len((const unsigned char *)s,
+			    4)) == 0) {
 				p += sprintf(p, "\\ufffd");
 				continue;
 			}

@@ -59,6 +59,7 @@
 #include "core.h"
 #include "inbox.h"
 #include "log.h"
+#include "redisurl.h"
 #include "store.h"
 
 #define HK_STORE_TICK_MS          25
@@ -90,18 +91,9 @@ struct hk_store_req {
 TAILQ_HEAD(hk_store_q, hk_store_req);
 
 /* A parsed redis.url. */
-struct hk_store_url {
-	char host[256];
-	int  port;
-	char path[256];			/* unix socket, or "" */
-	char user[128];
-	char pass[256];
-	int  db;
-};
-
 static struct {
 	struct event_base    *base;
-	struct hk_store_url   url;
+	struct hk_redisurl   url;
 	const char           *prefix;
 	char                 *stream;	/* <prefix>events */
 	int                   timeout_ms;
@@ -175,108 +167,6 @@ int
 hk_store_inflight(void)
 {
 	return hk_store.inflight;
-}
-
-/* hk_store_unescape - percent-decode a URL's user or password. */
-static int
-hk_store_unescape(char *dst, size_t cap, const char *s, size_t len)
-{
-	size_t n = 0;
-	unsigned v;
-
-	for (size_t i = 0; i < len; i++) {
-		if (n + 1 >= cap)
-			return HK_ERROR;
-		if (s[i] == '%' && i + 2 < len && sscanf(s + i + 1, "%2x",
-		    &v) == 1) {
-			dst[n++] = (char)v;
-			i += 2;
-		} else
-			dst[n++] = s[i];
-	}
-	dst[n] = '\0';
-	return HK_OK;
-}
-
-/* hk_store_url_host - "host", "host:port", "[v6]" or "[v6]:port". */
-static int
-hk_store_url_host(struct hk_store_url *u, const char *p, const char *end)
-{
-	const char *colon, *h = p;
-	size_t hlen;
-	char *e;
-	long port;
-
-	if (*p == '[') {
-		if ((colon = memchr(p, ']', (size_t)(end - p))) == NULL)
-			return HK_ERROR;
-		h = p + 1;
-		hlen = (size_t)(colon - h);
-		colon = colon + 1 < end && colon[1] == ':' ? colon + 1 : NULL;
-	} else {
-		colon = memchr(p, ':', (size_t)(end - p));
-		hlen = (size_t)((colon ? colon : end) - p);
-	}
-	if (hlen >= sizeof(u->host))
-		return HK_ERROR;
-	if (hlen == 0)
-		snprintf(u->host, sizeof(u->host), "127.0.0.1");
-	else
-		snprintf(u->host, sizeof(u->host), "%.*s", (int)hlen, h);
-	if (colon != NULL) {
-		port = strtol(colon + 1, &e, 10);
-		if (e != end || port < 1 || port > 65535)
-			return HK_ERROR;
-		u->port = (int)port;
-	}
-	return HK_OK;
-}
-
-/*
- * hk_store_url_parse - redis://[user:pass@]host[:port][/db] or
- * unix:///path.  As redis-cli does, userinfo without a colon is a password.
- */
-static int
-hk_store_url_parse(const char *s, struct hk_store_url *u)
-{
-	const char *p, *end, *at, *colon;
-	char *e;
-	long db;
-
-	memset(u, 0, sizeof(*u));
-	u->port = 6379;
-	if (s == NULL)
-		return HK_ERROR;
-	if (strncmp(s, "unix://", 7) == 0) {
-		if (s[7] != '/' || strlen(s + 7) >= sizeof(u->path))
-			return HK_ERROR;
-		snprintf(u->path, sizeof(u->path), "%s", s + 7);
-		return HK_OK;
-	}
-	if (strncmp(s, "redis://", 8) != 0)
-		return HK_ERROR;
-	p = s + 8;
-	end = p + strcspn(p, "/");
-	if ((at = memrchr(p, '@', (size_t)(end - p))) != NULL) {
-		colon = memchr(p, ':', (size_t)(at - p));
-		if (colon != NULL && hk_store_unescape(u->user,
-		    sizeof(u->user), p, (size_t)(colon - p)) != HK_OK)
-			return HK_ERROR;
-		p = colon != NULL ? colon + 1 : p;
-		if (hk_store_unescape(u->pass, sizeof(u->pass), p,
-		    (size_t)(at - p)) != HK_OK)
-			return HK_ERROR;
-		p = at + 1;
-	}
-	if (hk_store_url_host(u, p, end) != HK_OK)
-		return HK_ERROR;
-	if (*end == '/' && end[1] != '\0') {
-		db = strtol(end + 1, &e, 10);
-		if (*e != '\0' || db < 0 || db > 1000000)
-			return HK_ERROR;
-		u->db = (int)db;
-	}
-	return HK_OK;
 }
 
 /*
@@ -577,7 +467,7 @@ hk_store_redis_disconnected(const redisAsyncContext *ac, int status)
 static int
 hk_store_redis_handshake(redisAsyncContext *ac)
 {
-	const struct hk_store_url *u = &hk_store.url;
+	const struct hk_redisurl *u = &hk_store.url;
 	char db[16];
 	int rc = REDIS_OK;
 
@@ -600,7 +490,7 @@ hk_store_redis_handshake(redisAsyncContext *ac)
 static void
 hk_store_redis_connect(void)
 {
-	const struct hk_store_url *u = &hk_store.url;
+	const struct hk_redisurl *u = &hk_store.url;
 	redisAsyncContext *ac;
 	char why[160];
 
@@ -720,7 +610,7 @@ hk_store_init(struct event_base *base, const struct hk_conf *conf)
 	memset(&hk_store, 0, sizeof(hk_store));
 	TAILQ_INIT(&hk_store.sent);
 	TAILQ_INIT(&hk_store.done);
-	if (hk_store_url_parse(conf->redis.url, &hk_store.url) != HK_OK) {
+	if (hk_redisurl_parse(conf->redis.url, &hk_store.url) != HK_OK) {
 		hk_log_error("redis: cannot parse the url \"%s\"; expected "
 		    "redis://[user:pass@]host[:port][/db] or unix:///path",
 		    conf->redis.url ? conf->redis.url : "");

@@ -359,3 +359,13 @@ def test_rate_limit_holds_for_the_instance(hookd_factory, redis_server):
     assert accepted <= 20 + 100 * elapsed + 2, (accepted, elapsed)
     assert accepted >= min(1000, 100 * elapsed * 0.5), (accepted, elapsed)
     assert all(ra is not None and int(ra) >= 1 for ra in limited)
+
+
+def test_non_utf8_header_bytes_stay_valid_json(gw, redis_server):
+    r = raw(gw, b"POST /webhooks/test HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"X-Bin: caf\xc3\xa9 \xff\xfe end\r\nIdempotency-Key: k\xff\r\n"
+                b"Content-Length: 2\r\n\r\n{}")
+    assert r.startswith(b"HTTP/1.1 202 "), r
+    (entry,) = stream(redis_server)
+    headers = json.loads(entry[1][b"headers"])
+    assert headers["x-bin"] == "caf\u00e9 \ufffd\ufffd end"

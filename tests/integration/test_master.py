@@ -295,7 +295,11 @@ def test_master_as_pid_1(workdir, redis_server, pg_server):
         with open("/proc/%d/task/%d/children" % (p.pid, p.pid)) as f:
             for pid in f.read().split():
                 os.kill(int(pid), signal.SIGTERM)
-        p.wait(15)
+        try:
+            p.wait(15)
+        except subprocess.TimeoutExpired:
+            p.kill()        # --kill-child takes the master, PDEATHSIG the rest
+            p.wait(5)
         log.close()
     text = open(os.path.join(workdir, "pid1.log")).read()
     assert "master is gone" not in text

@@ -39,6 +39,7 @@
 #include "clock.h"
 #include "core.h"
 #include "dispatch.h"
+#include "dlbatch.h"
 #include "dlstore.h"
 #include "log.h"
 #include "outbound.h"
@@ -49,28 +50,31 @@
 
 struct hk_dispatch_state hk_dispatch;
 
-static const char hk_dispatch_event_sql[] =
-    "INSERT INTO events (id, source, received_at, content_type, headers, body)"
-    " VALUES ($1::uuid, $2, $3::timestamptz, $4, $5::jsonb, $6)"
-    " ON CONFLICT (id) DO NOTHING";
-
 /*
- * The event and its deliveries in one statement: per destination its
- * status, the delay before it is due (the lease, or when it is left to the
- * scanner) and an error for the dead ones.  Only new rows come back.
+ * Events and their deliveries, a batch of events in one statement
+ * (dlbatch.c): per event its row's fields, then its deliveries as four
+ * parallel array literals (destination, status, the delay before it is due
+ * (the lease, or when it is left to the scanner), and an error for the dead
+ * ones), '{}' for none.  Only new delivery rows come back.
  */
 static const char hk_dispatch_rows_sql[] =
-    "WITH e AS (INSERT INTO events (id, source, received_at, content_type,"
+    "WITH t AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[],"
+    "  $4::text[], $5::text[], $6::bytea[], $7::text[], $8::text[],"
+    "  $9::text[], $10::text[]) AS t(id, src, rcv, ct, h, b, d, s, us, e)),"
+    " e AS (INSERT INTO events (id, source, received_at, content_type,"
     "  headers, body)"
-    " VALUES ($1::uuid, $2, $3::timestamptz, $4, $5::jsonb, $6)"
-    " ON CONFLICT (id) DO NOTHING) "
+    "  SELECT id::uuid, src, rcv::timestamptz, ct, h::jsonb, b FROM t"
+    "  ON CONFLICT (id) DO NOTHING) "
     "INSERT INTO deliveries (event_id, destination, status, next_attempt_at,"
     " last_error)"
-    " SELECT $1::uuid, t.d, t.s, now() + t.us * interval '1 microsecond',"
-    "  nullif(t.e, '')"
-    " FROM unnest($7::text[], $8::text[], $9::bigint[], $10::text[])"
-    "  AS t(d, s, us, e)"
-    " ON CONFLICT (event_id, destination) DO NOTHING RETURNING destination";
+    " SELECT t.id::uuid, x.d, x.s, now() + x.us * interval '1 microsecond',"
+    "  nullif(x.e, '')"
+    " FROM t, unnest(t.d::text[], t.s::text[], t.us::bigint[], t.e::text[])"
+    "  AS x(d, s, us, e)"
+    " ON CONFLICT (event_id, destination) DO NOTHING"
+    " RETURNING event_id, destination";
+
+#define HK_DISPATCH_BATCH  256	/* events a statement, at most */
 
 struct hk_dl_event *
 hk_dispatch_event_new(size_t ctype_len, size_t headers_len, size_t body_len)
@@ -198,6 +202,7 @@ hk_dispatch_open_left_us(int d, uint64_t now_ns)
 /* The deliveries insert of one event, and which rows it attempts itself. */
 struct hk_dispatch_ins {
 	struct hk_dl_event *ev;
+	int       nroutes;		/* destinations it goes to */
 	uint8_t   direct[(HK_CONF_MAX_DESTS + 7) / 8];
 };
 
@@ -256,6 +261,36 @@ hk_dispatch_rows_args(struct hk_dispatch_ins *in, char *a[4], size_t cap)
 	return n;
 }
 
+/*
+ * hk_dispatch_rows_mine - which rows of res are id's (at most want), into
+ * rows; how many.  A batch's rows come back in the order of its events, so
+ * an event's rows are those at the cursor; the whole result is searched
+ * only when fewer than expected are there (rows that already existed).
+ */
+static int
+hk_dispatch_rows_mine(const PGresult *res, const char *id, int want,
+    int *rows)
+{
+	int n = PQntuples(res), got = 0, at;
+
+	if (res != hk_dispatch.rows_res) {
+		hk_dispatch.rows_res = res;
+		hk_dispatch.rows_at = 0;
+	}
+	at = hk_dispatch.rows_at;
+	while (got < want && at < n
+	    && strcasecmp(PQgetvalue(res, at, 0), id) == 0)
+		rows[got++] = at++;
+	hk_dispatch.rows_at = at;
+	if (got == want)
+		return got;
+	got = 0;
+	for (int r = 0; r < n && got < want; r++)
+		if (strcasecmp(PQgetvalue(res, r, 0), id) == 0)
+			rows[got++] = r;
+	return got;
+}
+
 /* hk_dispatch_rows_done - the deliveries rows are in: start the new ones. */
 static void
 hk_dispatch_rows_done(void *arg, const PGresult *res)
@@ -266,15 +301,18 @@ hk_dispatch_rows_done(void *arg, const PGresult *res)
 	uint64_t store_us = (hk_clock_mono_ns() - ev->picked_ns) / 1000u;
 	const struct hk_conf_dest *d;
 	struct hk_dl_job *j;
-	int di;
+	int rows[HK_CONF_MAX_DESTS], n = 0, di;
 
 	for (di = 0; di < conf->ndests; di++)
 		if (in->direct[di / 8] & (1u << (di % 8)))
 			hk_dispatch.dests[di].reserved--;
 	if (res == NULL)
 		ev->failed = 1;
-	for (int r = 0; res != NULL && r < PQntuples(res); r++) {
-		if ((d = hk_conf_dest(conf, PQgetvalue(res, r, 0))) == NULL)
+	else if (in->nroutes > 0)
+		n = hk_dispatch_rows_mine(res, ev->id, in->nroutes, rows);
+	for (int k = 0; k < n; k++) {
+		if ((d = hk_conf_dest(conf, PQgetvalue(res, rows[k], 1)))
+		    == NULL)
 			continue;
 		di = (int)(d - conf->dests);
 		/* Only the rows leased here; the others are the scanner's. */
@@ -293,27 +331,10 @@ hk_dispatch_rows_done(void *arg, const PGresult *res)
 	free(in);
 }
 
-/* hk_dispatch_event_done - the event row alone (no destination). */
-static void
-hk_dispatch_event_done(void *arg, const PGresult *res)
-{
-	struct hk_dl_event *ev = arg;
-
-	if (res == NULL)
-		ev->failed = 1;
-	ev->waiting--;
-	hk_dispatch_entry_check(ev);
-	hk_dispatch_event_put(ev);
-}
-
 void
 hk_dispatch_event(struct hk_dl_event *ev)
 {
 	size_t cap = (size_t)hk_dispatch.conf->ndests * 80 + 8;
-	const Oid types[10] = { HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT,
-	    HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT,
-	    HK_DLSTORE_OID_BYTEA, HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT,
-	    HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT };
 	const char *v[10] = { ev->id, ev->source, ev->received_at, ev->ctype,
 	    ev->headers, ev->body };
 	int l[10] = { (int)strlen(ev->id), (int)strlen(ev->source),
@@ -321,50 +342,35 @@ hk_dispatch_event(struct hk_dl_event *ev)
 	    (int)ev->headers_len, (int)ev->body_len };
 	struct hk_dispatch_ins *in = calloc(1, sizeof(*in));
 	char *a[4] = { malloc(cap), malloc(cap), malloc(cap), malloc(cap) };
-	int n, rc;
 
 	/* The entry is held until its rows are in (waiting), and ev lives
 	 * until the statement's callback (refs). */
 	ev->waiting++;
 	ev->refs++;
-	if (in == NULL || !a[0] || !a[1] || !a[2] || !a[3])
-		goto fail;
-	in->ev = ev;
-	n = hk_dispatch_rows_args(in, a, cap);
-	for (int k = 0; k < 4; k++) {
-		v[k + 6] = a[k];
-		l[k + 6] = (int)strlen(a[k]);
-	}
-	if (n == 0)
-		rc = hk_dlstore_submit(hk_dispatch_event_sql, 6, v, l, types,
-		    hk_dispatch_event_done, ev);
-	else
-		rc = hk_dlstore_submit(hk_dispatch_rows_sql, 10, v, l, types,
-		    hk_dispatch_rows_done, in);
-	if (rc != HK_OK) {
+	if (in == NULL || !a[0] || !a[1] || !a[2] || !a[3]) {
 		hk_log_error("delivery: out of memory routing event %s", ev->id);
-		if (n > 0)
-			hk_dispatch_rows_done(in, NULL);	/* frees in */
-		else
-			hk_dispatch_event_done(ev, NULL);
-		in = NULL;
-	}
-	if (n == 0)
 		free(in);
+		ev->failed = 1;
+		ev->waiting--;
+		ev->refs--;
+		hk_dispatch_entry_check(ev);
+	} else {
+		in->ev = ev;
+		in->nroutes = hk_dispatch_rows_args(in, a, cap);
+		for (int k = 0; k < 4; k++) {
+			v[k + 6] = a[k];
+			l[k + 6] = (int)strlen(a[k]);
+		}
+		if (hk_dlbatch_add(hk_dispatch.rows_b, v, l,
+		    hk_dispatch_rows_done, in) != HK_OK) {
+			hk_log_error("delivery: out of memory routing event %s",
+			    ev->id);
+			hk_dispatch_rows_done(in, NULL);	/* frees in */
+		}
+	}
 	for (int k = 0; k < 4; k++)
 		free(a[k]);
 	hk_dispatch_event_put(ev);	/* the caller's reference */
-	return;
-fail:
-	hk_log_error("delivery: out of memory routing event %s", ev->id);
-	free(in);
-	for (int k = 0; k < 4; k++)
-		free(a[k]);
-	ev->failed = 1;
-	ev->waiting--;
-	ev->refs--;
-	hk_dispatch_entry_check(ev);
-	hk_dispatch_event_put(ev);
 }
 
 /* hk_dispatch_take_token - the rate limit; 0 and a wake-up when empty. */
@@ -506,6 +512,14 @@ hk_dispatch_init(struct hk_child *c, hk_dispatch_done_fn done)
 	}
 	hk_dispatch.lease_us = (uint64_t)(2 * HK_MAX(maxto,
 	    conf->delivery.timeout_ms) + 1000) * 1000u;
+	hk_dispatch.rows_b = hk_dlbatch_new(hk_dispatch_rows_sql, 10,
+	    (const Oid[]){ HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT,
+	    HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT,
+	    HK_DLSTORE_OID_BYTEA, HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT,
+	    HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT }, HK_DISPATCH_BATCH);
+	hk_dispatch.outcome_b = hk_verdict_batch();
+	if (hk_dispatch.rows_b == NULL || hk_dispatch.outcome_b == NULL)
+		return HK_ERROR;
 	if (hk_scanner_init() != HK_OK)
 		return HK_ERROR;
 	return HK_OK;
@@ -536,6 +550,8 @@ hk_dispatch_shutdown(void)
 		event_free(dd->pump_ev);
 	}
 	hk_scanner_shutdown();
+	hk_dlbatch_free(hk_dispatch.rows_b);
+	hk_dlbatch_free(hk_dispatch.outcome_b);
 	free(hk_dispatch.dests);
 	memset(&hk_dispatch, 0, sizeof(hk_dispatch));
 }

@@ -29,6 +29,7 @@
 #define HK_DLSTORE_QUERY_MS     10000
 #define HK_DLSTORE_BACKOFF_MIN  100
 #define HK_DLSTORE_BACKOFF_MAX  5000
+#define HK_DLSTORE_BATCHERS     4
 
 enum { HK_DLSTORE_DOWN, HK_DLSTORE_CONNECTING, HK_DLSTORE_UP };
 enum { HK_DLOP_WAIT, HK_DLOP_OK, HK_DLOP_ERROR, HK_DLOP_ABORTED };
@@ -71,12 +72,19 @@ static struct {
 	struct {
 		const char *sql;
 		int         ready;	/* prepared on this connection */
+		int         planned;	/* never prepared: planned each time */
 	} stmts[HK_DLSTORE_STMTS];
 	int           nstmts;
+	struct {
+		void (*fn)(void *);
+		void *arg;
+	} batchers[HK_DLSTORE_BATCHERS];
+	int           nrows;		/* rows waiting in batchers */
 } hk_dlstore;
 
 static void hk_dlstore_connect(void);
 static void hk_dlstore_send(void);
+static int  hk_dlstore_stmt(const char *sql);
 
 int
 hk_dlstore_up(void)
@@ -87,7 +95,45 @@ hk_dlstore_up(void)
 int
 hk_dlstore_pending(void)
 {
-	return hk_dlstore.nwait + hk_dlstore.nsent;
+	return hk_dlstore.nwait + hk_dlstore.nsent + hk_dlstore.nrows;
+}
+
+int
+hk_dlstore_plan_each_time(const char *sql)
+{
+	int i = hk_dlstore_stmt(sql);
+
+	if (i < 0)
+		return HK_ERROR;
+	hk_dlstore.stmts[i].planned = 1;
+	return HK_OK;
+}
+
+int
+hk_dlstore_batcher(void (*fn)(void *), void *arg, int on)
+{
+	for (int i = 0; i < HK_DLSTORE_BATCHERS; i++) {
+		if (on && hk_dlstore.batchers[i].fn == NULL) {
+			hk_dlstore.batchers[i].fn = fn;
+			hk_dlstore.batchers[i].arg = arg;
+			return HK_OK;
+		}
+		if (!on && hk_dlstore.batchers[i].fn == fn
+		    && hk_dlstore.batchers[i].arg == arg) {
+			hk_dlstore.batchers[i].fn = NULL;
+			return HK_OK;
+		}
+	}
+	return HK_ERROR;
+}
+
+void
+hk_dlstore_rows(int delta)
+{
+	hk_dlstore.nrows += delta;
+	if (delta > 0 && hk_dlstore.state == HK_DLSTORE_UP
+	    && hk_dlstore.nsent == 0)
+		event_active(hk_dlstore.kick_ev, EV_TIMEOUT, 1);
 }
 
 static void
@@ -224,7 +270,7 @@ hk_dlstore_send_one(struct hk_dlstore_op *op)
 	int i = hk_dlstore_stmt(op->sql);
 	char name[16];
 
-	if (i < 0)
+	if (i < 0 || hk_dlstore.stmts[i].planned)
 		return PQsendQueryParams(hk_dlstore.pg, op->sql, op->n,
 		    op->types, op->vals, op->lens, op->fmts, 0) ? HK_OK
 		    : HK_ERROR;
@@ -242,6 +288,9 @@ hk_dlstore_send(void)
 	struct hk_dlstore_op *op;
 	size_t bytes = 0;
 
+	for (int i = 0; i < HK_DLSTORE_BATCHERS && hk_dlstore.nrows > 0; i++)
+		if (hk_dlstore.batchers[i].fn != NULL)
+			hk_dlstore.batchers[i].fn(hk_dlstore.batchers[i].arg);
 	while ((op = TAILQ_FIRST(&hk_dlstore.wait)) != NULL
 	    && hk_dlstore.nsent < HK_DLSTORE_BATCH_MAX
 	    && bytes < HK_DLSTORE_BATCH_BYTES) {
@@ -395,7 +444,7 @@ hk_dlstore_read_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	hk_dlstore_results();
 	if (hk_dlstore.state == HK_DLSTORE_UP && hk_dlstore.nsent == 0
-	    && hk_dlstore.nwait > 0)
+	    && hk_dlstore.nwait + hk_dlstore.nrows > 0)
 		event_active(hk_dlstore.kick_ev, EV_TIMEOUT, 1);
 }
 
@@ -447,7 +496,7 @@ hk_dlstore_ready(void)
 	hk_dlstore.ever_up = 1;
 	hk_dlstore.state = HK_DLSTORE_UP;
 	hk_dlstore.backoff_ms = HK_DLSTORE_BACKOFF_MIN;
-	if (hk_dlstore.nwait > 0)
+	if (hk_dlstore.nwait + hk_dlstore.nrows > 0)
 		hk_dlstore_send();
 }
 

@@ -37,8 +37,25 @@ int  hk_dlstore_init(struct event_base *base, const char *url);
 int  hk_dlstore_submit(const char *sql, int n, const char *const *vals,
     const int *lens, const Oid *types, hk_dlstore_cb cb, void *arg);
 int  hk_dlstore_up(void);
-/* Statements queued or in flight. */
+/* Statements queued or in flight, and rows waiting in batchers. */
 int  hk_dlstore_pending(void);
+
+/*
+ * Batchers (dlbatch.c) hold rows that become statements only when a
+ * pipeline is built: fn(arg) is called just before each one, with on = 1
+ * to register and 0 to leave.  hk_dlstore_rows tells how many rows they
+ * hold (a delta), so that a pipeline is sent as soon as the connection is
+ * free and the shutdown drain waits for them.
+ */
+/*
+ * sql is never prepared: parsed and planned for its parameters each time.
+ * For statements whose best plan depends on them (a join with the rows of
+ * an array); a plan cached while a table was empty would scan it whole
+ * once it is large.
+ */
+int  hk_dlstore_plan_each_time(const char *sql);
+int  hk_dlstore_batcher(void (*fn)(void *), void *arg, int on);
+void hk_dlstore_rows(int delta);
 void hk_dlstore_shutdown(void);
 
 #endif

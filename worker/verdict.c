@@ -18,27 +18,38 @@
 
 #include "clock.h"
 #include "core.h"
+#include "dlbatch.h"
 #include "dlstore.h"
 #include "log.h"
 #include "ring.h"
 #include "verdict.h"
 
 /*
- * The attempt and the delivery's new state in one statement.  $1 event,
- * $2 destination, $3 attempt, $4 started_at, $5 duration, $6 status code,
- * $7 attempt error, $8 response excerpt, $9 new status, $10 delay (NULL:
- * no next attempt), $11 last_error.
+ * Attempts and their deliveries' new state, a batch of attempts in one
+ * statement (dlbatch.c).  Per attempt: event, destination, attempt,
+ * started_at, duration, status code, attempt error, response excerpt, new
+ * status, delay (NULL: no next attempt), last_error.  The attempts guard
+ * makes a repeated statement change nothing.
  */
 static const char hk_verdict_outcome_sql[] =
-    "WITH a AS (INSERT INTO attempts (event_id, destination, attempt,"
+    "WITH u AS (SELECT id::uuid AS id, dest, att::int AS att,"
+    "  started::timestamptz AS started, dur::bigint AS dur, code::int AS code,"
+    "  aerr, resp, st, delay::bigint AS delay, lerr"
+    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+    "  $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],"
+    "  $10::text[], $11::text[])"
+    "  AS u(id, dest, att, started, dur, code, aerr, resp, st, delay, lerr)),"
+    " a AS (INSERT INTO attempts (event_id, destination, attempt,"
     "  started_at, duration_us, status_code, error, response)"
-    " VALUES ($1::uuid, $2, $3::int, $4::timestamptz, $5::bigint, $6::int,"
-    "  $7, $8)"
-    " ON CONFLICT (event_id, destination, attempt) DO NOTHING) "
-    "UPDATE deliveries SET status = $9, attempts = $3::int,"
-    " next_attempt_at = now() + $10::bigint * interval '1 microsecond',"
-    " last_status = $6::int, last_error = $11, updated_at = now()"
-    " WHERE event_id = $1::uuid AND destination = $2 AND attempts < $3::int";
+    "  SELECT id, dest, att, started, dur, code, aerr, resp FROM u"
+    "  ON CONFLICT (event_id, destination, attempt) DO NOTHING) "
+    "UPDATE deliveries d SET status = u.st, attempts = u.att,"
+    " next_attempt_at = now() + u.delay * interval '1 microsecond',"
+    " last_status = u.code, last_error = u.lerr, updated_at = now()"
+    " FROM u WHERE d.event_id = u.id AND d.destination = u.dest"
+    "  AND d.attempts < u.att";
+
+#define HK_VERDICT_BATCH  512	/* attempts a statement, at most */
 
 static const char hk_verdict_resched_sql[] =
     "UPDATE deliveries SET next_attempt_at = now() + $3::bigint"
@@ -295,9 +306,20 @@ hk_verdict_attempt_done(struct hk_dl_job *j)
 	v[10] = err[0] ? err : NULL;
 	for (int k = 0; k < 11; k++)
 		l[k] = v[k] != NULL ? (int)strlen(v[k]) : 0;
-	if (hk_dlstore_submit(hk_verdict_outcome_sql, 11, v, l, NULL,
-	    hk_verdict_committed, j) != HK_OK)
+	if (hk_dlbatch_add(hk_dispatch.outcome_b, v, l, hk_verdict_committed,
+	    j) != HK_OK)
 		hk_verdict_committed(j, NULL);
+}
+
+struct hk_dlbatch *
+hk_verdict_batch(void)
+{
+	Oid text[11];
+
+	for (int k = 0; k < 11; k++)
+		text[k] = HK_DLSTORE_OID_TEXT;
+	return hk_dlbatch_new(hk_verdict_outcome_sql, 11, text,
+	    HK_VERDICT_BATCH);
 }
 
 void

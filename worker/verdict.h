@@ -70,6 +70,10 @@ struct hk_dispatch_state {
 	int       more_due;		/* it got all it asked for */
 	unsigned  seed;
 	struct event *scan_ev, *refresh_ev;
+	struct hk_dlbatch *rows_b;	/* events and their deliveries */
+	struct hk_dlbatch *outcome_b;	/* attempts and their verdicts */
+	const void *rows_res;		/* the result rows_at points into */
+	int       rows_at;
 };
 
 extern struct hk_dispatch_state hk_dispatch;
@@ -85,6 +89,7 @@ uint64_t hk_dispatch_open_left_us(int d, uint64_t now_ns);
 int  hk_dispatch_room(int d);
 
 /* verdict.c */
+struct hk_dlbatch *hk_verdict_batch(void);
 void hk_verdict_attempt_done(struct hk_dl_job *j);
 /* Put a held-back job back in PostgreSQL, due after delay_us. */
 void hk_verdict_reschedule(struct hk_dl_job *j, uint64_t delay_us);

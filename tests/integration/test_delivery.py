@@ -366,3 +366,33 @@ def test_two_workers_share_without_double_sends(hookd_factory, pg_server, redis_
     assert sum(sent.values()) == len(s.got()) == 44
     assert rows(pg_server, "SELECT count(*) FROM attempts")[0][0] == 44
     harness.wait_for(lambda: pending(redis_server) == 0, 10)
+
+
+def test_a_row_postgres_refuses_costs_only_that_row(hookd_factory, pg_server, redis_server,
+                                                    sinks):
+    """Entries are written to PostgreSQL a batch per statement.  One entry
+    PostgreSQL refuses (a content type that is not UTF-8, which ingest
+    never writes) among good ones in the same read: the batch fails, is sent
+    again row by row, and the good events are delivered; the bad one alone
+    stays pending."""
+    a = sinks()
+    good = [str(uuid.uuid4()) for _ in range(6)]
+    bad = str(uuid.uuid4())
+    c = redis_server.client()
+    try:
+        for eid in good[:3] + [bad] + good[3:]:
+            c.xadd("hookd:events", {
+                "id": eid, "source": "test", "received_at": "2026-11-26T08:00:00.000000Z",
+                "content_type": b"\xff\xfe" if eid == bad else b"application/json",
+                "headers": "{}", "body": b'{"ok": true}'})
+    finally:
+        c.close()
+    h = start(hookd_factory, [dest("alpha", a.url + "/in")])
+    harness.wait_for(lambda: len(a.got()) >= 6, 30, what="the six good events to arrive")
+    assert sorted(r.id for r in a.got()) == sorted(good)
+    harness.wait_for(lambda: "sending them one by one" in h.log_text(), 10,
+                     what="the batch to be split")
+    assert rows(pg_server, "SELECT count(*) FROM events WHERE id = %s", bad) == [(0,)]
+    assert rows(pg_server, "SELECT count(*) FROM events WHERE id = ANY(%s::uuid[])",
+                good) == [(6,)]
+    harness.wait_for(lambda: pending(redis_server) == 1, 10, what="only the bad entry pending")

@@ -50,23 +50,52 @@ hk_conn_arm(struct hk_conn *c, int ms)
 	evtimer_add(c->tev, &tv);
 }
 
+/*
+ * hk_conn_rebase - the buffer moved to p, and so does everything the
+ * parsed head points at, the target, header names and values, and the
+ * body.  Offsets, not the old pointers, which may no longer be used.
+ */
+static void
+hk_conn_rebase(struct hk_conn *c, char *p, const size_t *off)
+{
+	struct hk_http_req *r = &c->req;
+	int i;
+
+	r->target = p + off[0];
+	for (i = 0; i < r->nheaders; i++) {
+		r->headers[i].name = p + off[1 + 2 * i];
+		r->headers[i].value = p + off[2 + 2 * i];
+	}
+	c->body = p + off[1 + 2 * HK_HTTP_MAX_HEADERS];
+}
+
 static int
 hk_conn_grow(struct hk_conn *c, size_t need)
 {
-	size_t cap = c->in_cap;
+	struct hk_http_req *r = &c->req;
+	size_t cap = c->in_cap, off[2 + 2 * HK_HTTP_MAX_HEADERS];
+	int i, parsed = c->body != NULL;
 	char *p;
 
 	if (need <= cap)
 		return HK_OK;
 	while (cap < need)
 		cap *= 2;
+	/* The head is parsed once the body pointer is set. */
+	if (parsed) {
+		off[0] = (size_t)(r->target - c->in);
+		for (i = 0; i < r->nheaders; i++) {
+			off[1 + 2 * i] = (size_t)(r->headers[i].name - c->in);
+			off[2 + 2 * i] = (size_t)(r->headers[i].value - c->in);
+		}
+		off[1 + 2 * HK_HTTP_MAX_HEADERS] = (size_t)(c->body - c->in);
+	}
 	if ((p = realloc(c->in, cap)) == NULL) {
 		hk_log_error("out of memory for a %zu-byte request buffer", cap);
 		return HK_ERROR;
 	}
-	/* The body pointer moves with the buffer. */
-	if (c->body != NULL)
-		c->body = p + (c->body - c->in);
+	if (parsed)
+		hk_conn_rebase(c, p, off);
 	c->in = p;
 	c->in_cap = cap;
 	return HK_OK;

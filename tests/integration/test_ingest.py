@@ -131,6 +131,49 @@ def test_duplicate_gets_200_with_first_id(gw, redis_server):
     assert len(stream(redis_server)) == 2
 
 
+def test_body_after_the_head_keeps_the_head(gw, redis_server):
+    """The head arrives alone (Expect: 100-continue), so the connection's
+    4 KB buffer is grown for the body after the head was parsed: the target
+    and headers must move with it, or the request is routed and
+    deduplicated by freed memory (sanitizer builds report it; every build
+    checks what was stored)."""
+    sent = {}
+    for i in range(6):
+        key = "big-%d" % i
+        body = json.dumps({"n": i, "pad": "x" * (20000 + 3000 * i)}).encode()
+        head = ("POST /webhooks/test HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                "Idempotency-Key: %s\r\nX-Pad: %s\r\nExpect: 100-continue\r\n"
+                "Content-Length: %d\r\nConnection: close\r\n\r\n" % (key, "p" * 200, len(body)))
+        host, port = gw.listen.rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            s.sendall(head.encode())
+            got = b""
+            while b"\r\n\r\n" not in got:
+                chunk = s.recv(4096)
+                assert chunk, got
+                got += chunk
+            assert got.startswith(b"HTTP/1.1 100 "), got
+            s.sendall(body)
+            resp = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                resp += chunk
+        status = resp.split(b"\r\n", 1)[0]
+        assert status.startswith(b"HTTP/1.1 202 "), resp
+        j = json.loads(resp.split(b"\r\n\r\n", 1)[1])
+        assert j["duplicate"] is False
+        sent[j["id"]] = (key, body)
+    got = {f[b"id"].decode(): f for _, f in stream(redis_server)}
+    assert set(got) == set(sent)
+    for eid, (key, body) in sent.items():
+        f = got[eid]
+        assert f[b"body"] == body and f[b"source"] == b"test"
+        h = json.loads(f[b"headers"])
+        assert h["idempotency-key"] == key and h["x-pad"] == "p" * 200
+
+
 def test_fifty_racing_duplicates_store_one_event(gw, redis_server):
     body = b'{"id": "evt_race"}'
     results = []

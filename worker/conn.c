@@ -428,6 +428,20 @@ hk_conn_read_cb(evutil_socket_t fd, short what, void *arg)
 			hk_conn_close(c);
 		return;
 	}
+	/*
+	 * A request is being answered.  The read event stays added meanwhile,
+	 * because most clients send nothing before they have the answer and
+	 * taking it off and on again would cost two epoll_ctl(2) a request.
+	 * One that does send (a pipelined request, its FIN) finds its bytes
+	 * left in the kernel until the answer is out, as they always were; the
+	 * event comes off now, so as not to fire on every turn, and
+	 * hk_conn_next puts it back.
+	 */
+	if (c->phase != HK_CONN_IDLE && c->phase != HK_CONN_HEAD
+	    && c->phase != HK_CONN_BODY) {
+		event_del(c->rev);
+		return;
+	}
 	for (;;) {
 		if (c->in_len == c->in_cap
 		    && hk_conn_grow(c, c->in_cap * 2) != HK_OK) {
@@ -579,7 +593,6 @@ hk_conn_process(struct hk_conn *c)
 		return;
 	c->t_body_ns = hk_clock_mono_ns();
 	c->phase = HK_CONN_BUSY;
-	event_del(c->rev);
 	evtimer_del(c->tev);
 	hk_conn_srv->ops->request(c);
 }

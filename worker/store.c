@@ -5,6 +5,8 @@
  * once per connection with SCRIPT LOAD and called with EVALSHA, checks the
  * dedup key and appends to the stream atomically.  Concurrent requests are
  * pipelined on the worker's one connection; hiredis answers them in order.
+ * Those submitted during one turn of the event loop go out in one write
+ * (redisev.c).
  *
  * Redis fails in three ways, and the requests caught in any of them go to
  * the PostgreSQL inbox (inbox.c) instead:
@@ -53,12 +55,12 @@
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
-#include <hiredis/adapters/libevent.h>
 
 #include "clock.h"
 #include "core.h"
 #include "inbox.h"
 #include "log.h"
+#include "redisev.h"
 #include "redisurl.h"
 #include "store.h"
 
@@ -506,7 +508,11 @@ hk_store_redis_connect(void)
 		hk_store_redis_down(why);
 		return;
 	}
-	redisLibeventAttach(ac, hk_store.base);
+	if (hk_redisev_attach(ac, hk_store.base) != HK_OK) {
+		redisAsyncFree(ac);
+		hk_store_redis_down("out of memory for a connection");
+		return;
+	}
 	redisAsyncSetConnectCallback(ac, hk_store_redis_connected);
 	redisAsyncSetDisconnectCallback(ac, hk_store_redis_disconnected);
 	hk_store.rc = ac;

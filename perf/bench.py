@@ -552,9 +552,10 @@ def wait_delivered(b, want, limit):
 def e2e_throughput(b, url):
     """Deliveries per second while a backlog exists.  Ingest runs closed
     loop for one run length; the sink's count is read at the end of the
-    warm-up and at the end of the run.  If the sink kept up with ingest the
-    whole time, the figure is ingest's rate and delivery can do more: the
-    second value says so."""
+    warm-up and at the end of the run.  Then, with ingest idle, the sink's
+    count over the next half run length gives the delivery pool's own drain
+    rate (None when the backlog ran out before that: the pool is faster than
+    the figure could show)."""
     argv = [HOOKBENCH, "-u", url, "--json", "-c", "16", "-d", str(SECONDS), "-w", "0",
             "--unique-keys"]
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -572,7 +573,10 @@ def e2e_throughput(b, url):
         raise RuntimeError("hookbench failed: %s" % err.strip())
     r = json.loads(out)
     ingested = r["status"].get("202", 0)
-    return (n_b - n_a) / (t_b - t_a), ingested, n_b
+    time.sleep(SECONDS / 2.0)
+    t_c, n_c = time.monotonic(), sink_unique(b)
+    drain = (n_c - n_b) / (t_c - t_b) if n_c < ingested else None
+    return (n_b - n_a) / (t_b - t_a), ingested, n_c, drain
 
 
 def e2e_rows(b, h):
@@ -594,7 +598,7 @@ def e2e_rows(b, h):
     # bench: what is still queued after the bound is simply left behind.
     # Latency first, on an empty pipeline; the throughput runs leave a
     # backlog behind them.
-    thr, p99s, p50s, backlog_left, sink_cap = [], [], [], 0, []
+    thr, drains, p99s, p50s, backlog_left, sink_cap = [], [], [], [], 0, []
     for i in range(RUNS):
         log("end-to-end latency at %d ev/s run %d/%d" % (E2E_RATE, i + 1, RUNS))
         b.sink_reset()
@@ -610,10 +614,12 @@ def e2e_rows(b, h):
     for i in range(RUNS):
         log("end-to-end throughput run %d/%d" % (i + 1, RUNS))
         b.sink_reset()
-        rate, ingested, delivered = e2e_throughput(b, url)
+        rate, ingested, delivered, drain = e2e_throughput(b, url)
         b.raw.setdefault("e2e_throughput", []).append(
-            {"rate": rate, "ingested": ingested, "delivered": delivered})
+            {"rate": rate, "ingested": ingested, "delivered": delivered, "drain": drain})
         thr.append(rate)
+        if drain is not None:
+            drains.append(drain)
         if i + 1 < RUNS:
             got = wait_delivered(b, ingested, 4 * SECONDS)
             backlog_left = max(backlog_left, ingested - got)
@@ -634,7 +640,10 @@ def e2e_rows(b, h):
             Row("e2e_lat", "3b end-to-end p99 at %d ev/s, open loop" % E2E_RATE, "ms", p99s,
                 fmt="%.1f", target="<= 50", note=note_b),
             Row("sink", "3c the sink's own ceiling (hookbench -> sink.py)", "req/s", sink_cap,
-                note="bounds row 3 on this machine")]
+                note="bounds row 3 on this machine"),
+            Row("drain", "3d delivery alone: backlog drained, ingest idle", "ev/s", drains,
+                note="the pool's capacity when it has the CPUs to itself",
+                na=None if drains else "n/a (the backlog ran out: faster than measurable)")]
 
 
 # ---------------------------------------------------------------------------

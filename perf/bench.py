@@ -12,11 +12,13 @@ on exit, on Ctrl-C and on SIGTERM.
 
 Environment:
   BENCH_RUNS=N          runs per figure (default 3)
-  BENCH_QUICK=1         2-second runs instead of 5: the whole bench in < 2 min
+  BENCH_QUICK=1         2-second runs instead of 5, a 60 s memory run: < 3 min
   BENCH_SECONDS=S       length of one run (overrides the above)
   BENCH_CONNS=N         hookbench connections for the closed-loop runs (64)
   BENCH_WORKERS=N       hookd ingest workers and nginx workers (default:
                         2 when the machine has 2 CPUs or more, else 1)
+  BENCH_SOAK_SECONDS=S  length of the memory run of row 6b (default 300,
+                        60 with BENCH_QUICK)
   BENCH_JSON=FILE       also write every raw result to FILE
   BENCH_KEEP=1          keep the temporary directory (logs, configs)
 
@@ -67,6 +69,7 @@ WARMUP = 0.3 if SECONDS <= 2 else 0.5
 CONNS = env_int("BENCH_CONNS", 64, 1, 10000)
 NPROC = os.cpu_count() or 1
 WORKERS = env_int("BENCH_WORKERS", 2 if NPROC >= 2 else 1, 1, 64)
+SOAK = env_int("BENCH_SOAK_SECONDS", 60 if QUICK else 300, 10, 3600)
 
 
 def log(msg):
@@ -520,12 +523,48 @@ def run_bench(b):
                     fmt="%.1f", target="<= 64",
                     note="PSS %.1f MiB (shared pages counted once)" % med(pss)))
 
-    # 3: end to end, last: a delivery backlog left behind disturbs nothing.
+    # 3: end to end: a delivery backlog left behind disturbs only 6b.
     e2e = e2e_rows(b, h)
     at = next(i for i, r in enumerate(rows) if r.key == "metrics")
     rows[at:at] = e2e
+    b.redis_reset()
+    rows.append(soak_row(b, h, max(1, round(p * 0.5))))
     b.cpu_report = b.cpu.report()
     return rows, time.monotonic() - t_start
+
+
+def soak_row(b, h, rate):
+    """6b: RSS of the instance, once a second, over a SOAK-second open-loop
+    run at rate; the growth is the median of the last tenth of the samples
+    minus that of the second tenth (the first is warm-up)."""
+    log("memory over %d s at 50%% of peak (%d req/s)" % (SOAK, rate))
+    argv = [HOOKBENCH, "-u", h.url + "/webhooks/github", "--json", "-c", str(CONNS), "-w", "0",
+            "-d", str(SOAK), "--rate", str(rate)] + signed_args()
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         stdin=subprocess.DEVNULL)
+    samples = []
+    try:
+        while p.poll() is None:
+            samples.append(memory_kib(instance_pids(h.pid))[0] / 1024.0)
+            time.sleep(1)
+        out, err = p.communicate(timeout=60)
+    except BaseException:
+        p.kill()
+        p.wait()
+        raise
+    if p.returncode != 0 or len(samples) < 10:
+        return Row("soak", "6b hookd memory growth over a %d s run at 50%% of peak" % SOAK, "MiB",
+                   na="n/a (hookbench failed: %s)" % err.strip()[:60])
+    r = json.loads(out)
+    b.raw["soak"] = {"hookbench": r, "rss_mib": samples}
+    check_clean(r, "memory soak")
+    tenth = max(1, len(samples) // 10)
+    start = statistics.median(samples[tenth:2 * tenth])
+    end = statistics.median(samples[-tenth:])
+    return Row("soak", "6b hookd memory growth over a %d s run at 50%% of peak" % SOAK, "MiB",
+               [end - start], fmt="%.1f", target="none",
+               note="RSS %.1f -> %.1f MiB, max %.1f; %d events at %.0f req/s" % (
+                   start, end, max(samples), r["status"].get("202", 0), r["rate"]))
 
 
 def check_clean(r, what):

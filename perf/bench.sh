@@ -5,8 +5,9 @@
 # ceiling row), then hands over to perf/bench.py, which starts a private
 # Redis, PostgreSQL, hookd, the sink and nginx on loopback, runs
 # bin/hookbench against them and prints one table.  Environment:
-# BENCH_RUNS (3), BENCH_QUICK=1 (under two minutes), BENCH_SECONDS,
-# BENCH_CONNS, BENCH_WORKERS, BENCH_JSON=FILE, BENCH_KEEP=1; see bench.py.
+# BENCH_RUNS (3), BENCH_QUICK=1 (under three minutes), BENCH_SECONDS,
+# BENCH_CONNS, BENCH_WORKERS, BENCH_SOAK_SECONDS, BENCH_JSON=FILE,
+# BENCH_KEEP=1; see bench.py.
 set -eu
 
 cd "$(dirname "$0")/.."

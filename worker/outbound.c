@@ -34,6 +34,8 @@
 #include "outbound.h"
 #include "sign.h"
 
+#define HK_OUTBOUND_IDLE  256
+
 /* One attempt in flight. */
 struct hk_outbound_xfer {
 	TAILQ_ENTRY(hk_outbound_xfer) link;	/* the done list */
@@ -58,6 +60,10 @@ static struct {
 	struct hk_cidr deny[HK_CONF_MAX_LIST];
 	int           ndeny;
 	int           inflight;
+	/* Easy handles of finished transfers, reset and kept: making one
+	 * allocates and clears several kilobytes, every attempt. */
+	CURL         *idle[HK_OUTBOUND_IDLE];
+	int           nidle;
 	TAILQ_HEAD(, hk_outbound_xfer) done;
 	TAILQ_HEAD(, hk_outbound_xfer) xfers;
 } hk_outbound;
@@ -94,7 +100,11 @@ hk_outbound_timer_cb(evutil_socket_t fd, short what, void *arg)
 	hk_outbound_collect();
 }
 
-/* hk_outbound_sock_cb - libcurl wants a socket watched differently. */
+/*
+ * hk_outbound_sock_cb - libcurl wants a socket watched differently.  The
+ * socket's event is kept and re-armed rather than made anew: a transfer on
+ * a reused connection asks for writing, then reading, for every attempt.
+ */
 static int
 hk_outbound_sock_cb(CURL *e, curl_socket_t s, int what, void *userp,
     void *sockp)
@@ -112,12 +122,19 @@ hk_outbound_sock_cb(CURL *e, curl_socket_t s, int what, void *userp,
 		kind |= EV_READ;
 	if (what & CURL_POLL_OUT)
 		kind |= EV_WRITE;
-	if (ev != NULL)
-		event_free(ev);
-	ev = event_new(hk_outbound.base, s, kind, hk_outbound_event_cb, NULL);
-	if (ev == NULL)
-		return -1;
-	curl_multi_assign(hk_outbound.multi, s, ev);
+	if (ev != NULL && event_get_events(ev) == kind)
+		return 0;
+	if (ev == NULL) {
+		ev = event_new(hk_outbound.base, s, kind, hk_outbound_event_cb,
+		    NULL);
+		if (ev == NULL)
+			return -1;
+		curl_multi_assign(hk_outbound.multi, s, ev);
+	} else {
+		event_del(ev);
+		event_assign(ev, hk_outbound.base, s, kind,
+		    hk_outbound_event_cb, NULL);
+	}
 	event_add(ev, NULL);
 	return 0;
 }
@@ -311,7 +328,9 @@ hk_outbound_send(const struct hk_outbound_req *r, hk_outbound_cb cb, void *arg)
 	x->arg = arg;
 	x->res.retry_after_s = -1;
 	x->res.started_us = hk_clock_real_us();
-	if ((x->easy = curl_easy_init()) == NULL
+	x->easy = hk_outbound.nidle > 0 ? hk_outbound.idle[--hk_outbound.nidle]
+	    : curl_easy_init();
+	if (x->easy == NULL
 	    || (x->headers = hk_outbound_headers(r, now)) == NULL) {
 		if (x->easy != NULL)
 			curl_easy_cleanup(x->easy);
@@ -394,7 +413,11 @@ hk_outbound_done_cb(evutil_socket_t fd, short what, void *arg)
 		hk_outbound.inflight--;
 		x->cb(x->arg, &x->res);
 		curl_slist_free_all(x->headers);
-		curl_easy_cleanup(x->easy);
+		if (hk_outbound.nidle < HK_OUTBOUND_IDLE) {
+			curl_easy_reset(x->easy);
+			hk_outbound.idle[hk_outbound.nidle++] = x->easy;
+		} else
+			curl_easy_cleanup(x->easy);
 		free(x);
 	}
 }
@@ -463,6 +486,8 @@ hk_outbound_shutdown(void)
 		free(x);
 	}
 	TAILQ_INIT(&hk_outbound.done);
+	while (hk_outbound.nidle > 0)
+		curl_easy_cleanup(hk_outbound.idle[--hk_outbound.nidle]);
 	curl_multi_cleanup(hk_outbound.multi);
 	if (hk_outbound.timer_ev != NULL)
 		event_free(hk_outbound.timer_ev);

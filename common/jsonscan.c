@@ -319,3 +319,15 @@ done:
 	}
 	return rc;
 }
+
+int
+hk_jsonscan_utf8_ok(const char *s, size_t len)
+{
+	size_t n;
+
+	for (size_t i = 0; i < len; i += n)
+		if ((n = hk_jsonscan_utf8_len((const unsigned char *)s + i,
+		    len - i)) == 0)
+			return 0;
+	return 1;
+}

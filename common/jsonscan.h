@@ -21,5 +21,7 @@ int hk_jsonscan(const char *buf, size_t len, size_t *err_off,
 /* Length of the valid UTF-8 sequence at p (1 for ASCII), or 0 when the
  * bytes there are not UTF-8: overlong, surrogates, beyond U+10FFFF, cut. */
 size_t hk_jsonscan_utf8_len(const unsigned char *p, size_t avail);
+/* Is s[0..len) all valid UTF-8? */
+int    hk_jsonscan_utf8_ok(const char *s, size_t len);
 
 #endif

@@ -54,6 +54,7 @@
 #include "dlredis.h"
 #include "dlstore.h"
 #include "inmove.h"
+#include "jsonscan.h"
 #include "log.h"
 #include "outbound.h"
 #include "uuid.h"
@@ -332,7 +333,7 @@ static void hk_delivery_ack(const char *id);
 static void
 hk_delivery_entry(const redisReply *e)
 {
-	const redisReply *id, *f, *eid, *src, *at, *ct, *hd, *body;
+	const redisReply *id, *f, *eid, *src, *at, *ct, *hd, *body, *key;
 	struct hk_dl_event *ev;
 	uint8_t idb[16];
 
@@ -351,6 +352,7 @@ hk_delivery_entry(const redisReply *e)
 	ct = hk_delivery_field(f, "content_type");
 	hd = hk_delivery_field(f, "headers");
 	body = hk_delivery_field(f, "body");
+	key = hk_delivery_field(f, "idempotency_key");
 	if (eid == NULL || src == NULL || at == NULL || body == NULL
 	    || eid->len >= sizeof(ev->id) || src->len >= sizeof(ev->source)
 	    || at->len >= sizeof(ev->received_at)
@@ -375,6 +377,10 @@ hk_delivery_entry(const redisReply *e)
 	memcpy(ev->id, eid->str, eid->len);
 	memcpy(ev->source, src->str, src->len);
 	memcpy(ev->received_at, at->str, at->len);
+	/* Ingest keeps keys short and UTF-8; anything else is not its own. */
+	if (key != NULL && key->len < sizeof(ev->idem_key)
+	    && hk_jsonscan_utf8_ok(key->str, key->len))
+		memcpy(ev->idem_key, key->str, key->len);
 	memcpy(ev->idb, idb, sizeof(idb));
 	ev->picked_us = hk_clock_real_us();
 	if ((ev->received_us = hk_delivery_time_us(ev->received_at)) == 0) {

@@ -55,15 +55,17 @@ struct hk_dispatch_state hk_dispatch;
  * (dlbatch.c): per event its row's fields, then its deliveries as four
  * parallel array literals (destination, status, the delay before it is due
  * (the lease, or when it is left to the scanner), and an error for the dead
- * ones), '{}' for none.  Only new delivery rows come back.
+ * ones), '{}' for none, then its idempotency key (NULL: none).  Only new
+ * delivery rows come back.
  */
 static const char hk_dispatch_rows_sql[] =
     "WITH t AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[],"
     "  $4::text[], $5::text[], $6::bytea[], $7::text[], $8::text[],"
-    "  $9::text[], $10::text[]) AS t(id, src, rcv, ct, h, b, d, s, us, e)),"
-    " e AS (INSERT INTO events (id, source, received_at, content_type,"
-    "  headers, body)"
-    "  SELECT id::uuid, src, rcv::timestamptz, ct, h::jsonb, b FROM t"
+    "  $9::text[], $10::text[], $11::text[])"
+    "  AS t(id, src, rcv, ct, h, b, d, s, us, e, k)),"
+    " e AS (INSERT INTO events (id, source, idempotency_key, received_at,"
+    "  content_type, headers, body)"
+    "  SELECT id::uuid, src, k, rcv::timestamptz, ct, h::jsonb, b FROM t"
     "  ON CONFLICT (id) DO NOTHING) "
     "INSERT INTO deliveries (event_id, destination, status, next_attempt_at,"
     " last_error)"
@@ -335,11 +337,13 @@ void
 hk_dispatch_event(struct hk_dl_event *ev)
 {
 	size_t cap = (size_t)hk_dispatch.conf->ndests * 80 + 8;
-	const char *v[10] = { ev->id, ev->source, ev->received_at, ev->ctype,
-	    ev->headers, ev->body };
-	int l[10] = { (int)strlen(ev->id), (int)strlen(ev->source),
+	const char *v[11] = { ev->id, ev->source, ev->received_at, ev->ctype,
+	    ev->headers, ev->body, NULL, NULL, NULL, NULL,
+	    ev->idem_key[0] ? ev->idem_key : NULL };
+	int l[11] = { (int)strlen(ev->id), (int)strlen(ev->source),
 	    (int)strlen(ev->received_at), (int)ev->ctype_len,
-	    (int)ev->headers_len, (int)ev->body_len };
+	    (int)ev->headers_len, (int)ev->body_len, 0, 0, 0, 0,
+	    (int)strlen(ev->idem_key) };
 	struct hk_dispatch_ins *in = calloc(1, sizeof(*in));
 	char *a[4] = { malloc(cap), malloc(cap), malloc(cap), malloc(cap) };
 
@@ -512,11 +516,12 @@ hk_dispatch_init(struct hk_child *c, hk_dispatch_done_fn done)
 	}
 	hk_dispatch.lease_us = (uint64_t)(2 * HK_MAX(maxto,
 	    conf->delivery.timeout_ms) + 1000) * 1000u;
-	hk_dispatch.rows_b = hk_dlbatch_new(hk_dispatch_rows_sql, 10,
+	hk_dispatch.rows_b = hk_dlbatch_new(hk_dispatch_rows_sql, 11,
 	    (const Oid[]){ HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT,
 	    HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT,
 	    HK_DLSTORE_OID_BYTEA, HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT,
-	    HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT }, HK_DISPATCH_BATCH);
+	    HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT },
+	    HK_DISPATCH_BATCH);
 	hk_dispatch.outcome_b = hk_verdict_batch();
 	if (hk_dispatch.rows_b == NULL || hk_dispatch.outcome_b == NULL)
 		return HK_ERROR;

@@ -31,6 +31,7 @@ struct hk_dl_event {
 	uint8_t   idb[16];
 	char      source[64];
 	char      received_at[40];	/* ISO 8601 */
+	char      idem_key[256];	/* "" when it came without one */
 	uint64_t  received_us;
 	uint64_t  picked_us;		/* wall clock when read */
 	uint64_t  picked_ns;

@@ -247,18 +247,6 @@ hk_ingest_health(struct hk_conn *c)
 	hk_conn_respond(c, redis || pg ? 200 : 503, NULL, body, (size_t)n);
 }
 
-static int
-hk_ingest_utf8_valid(const char *s, size_t len)
-{
-	size_t n;
-
-	for (size_t i = 0; i < len; i += n)
-		if ((n = hk_jsonscan_utf8_len((const unsigned char *)s + i,
-		    len - i)) == 0)
-			return 0;
-	return 1;
-}
-
 /*
  * hk_ingest_json_str - append s as a JSON string body (no quotes).  Bytes
  * that are not UTF-8 become U+FFFD: the headers must stay valid JSON for
@@ -369,7 +357,7 @@ hk_ingest_set_key(struct hk_ingest_req *r, const char *s, size_t len)
 		return;
 	/* Keys that are long or not UTF-8 are hashed: PostgreSQL's text
 	 * columns take neither well. */
-	if (len > HK_INGEST_KEY_MAX || !hk_ingest_utf8_valid(s, len)) {
+	if (len > HK_INGEST_KEY_MAX || !hk_jsonscan_utf8_ok(s, len)) {
 		hk_codec_sha256_hex(s, len, r->key);
 		len = strlen(r->key);
 	} else {
@@ -544,7 +532,7 @@ hk_ingest_request(struct hk_conn *c)
 	    sizeof(r->ev.received_at));
 	r->ev.content_type = ct;
 	r->ev.content_type_len = strlen(ct);
-	if (!hk_ingest_utf8_valid(ct, r->ev.content_type_len))
+	if (!hk_jsonscan_utf8_ok(ct, r->ev.content_type_len))
 		r->ev.content_type_len = hk_ingest_media_len(ct);
 	r->headers_json = hk_ingest_headers_json(&c->req, &r->ev.headers_len);
 	r->ev.headers_json = r->headers_json ? r->headers_json : "{}";

@@ -170,8 +170,8 @@ static int
 hk_inmove_eval(int r)
 {
 	const PGresult *res = hk_inmove.rows;
-	const char *argv[12];
-	size_t lens[12], blen = 0;
+	const char *argv[14];
+	size_t lens[14], blen = 0;
 	unsigned char *body;
 	char *key = NULL;
 	int n = 0, rc;
@@ -194,6 +194,8 @@ hk_inmove_eval(int r)
 			argv[n++] = PQgetvalue(res, r, c);
 	argv[n++] = (const char *)body;
 	argv[n++] = PQgetvalue(res, r, 7);
+	if (!PQgetisnull(res, r, 2))
+		argv[n++] = PQgetvalue(res, r, 2);	/* the key, kept */
 	for (int i = 0; i < n; i++)
 		lens[i] = argv[i] == (const char *)body ? blen : strlen(argv[i]);
 	rc = hk_dlredis_cmd(hk_inmove.redis, hk_inmove_eval_done,

@@ -119,9 +119,11 @@ static struct {
 /*
  * The script.  KEYS: the dedup key when the event has one, then the stream.
  * ARGV: id, source, received_at, content_type, headers, body,
- * dedup_window_s.  Returns {0, id} for a new event, {1, first id} for a
- * duplicate.  Redis runs a script without interleaving any other command,
- * so check, append and mark happen as one step.
+ * dedup_window_s, and the idempotency key when there is one (kept in the
+ * entry, so that the events row carries it).  Returns {0, id} for a new
+ * event, {1, first id} for a duplicate.  Redis runs a script without
+ * interleaving any other command, so check, append and mark happen as one
+ * step.
  */
 static const char hk_store_script[] =
     /* The stream is always the last key. */
@@ -134,9 +136,15 @@ static const char hk_store_script[] =
     "end\n"
     /* New: append the event.  The stream assigns the entry id; the event
      * id travels as a field. */
-    "redis.call('XADD', stream, '*', 'id', ARGV[1], 'source', ARGV[2],\n"
-    "  'received_at', ARGV[3], 'content_type', ARGV[4],\n"
-    "  'headers', ARGV[5], 'body', ARGV[6])\n"
+    "if ARGV[8] then\n"
+    "  redis.call('XADD', stream, '*', 'id', ARGV[1], 'source', ARGV[2],\n"
+    "    'received_at', ARGV[3], 'content_type', ARGV[4],\n"
+    "    'headers', ARGV[5], 'body', ARGV[6], 'idempotency_key', ARGV[8])\n"
+    "else\n"
+    "  redis.call('XADD', stream, '*', 'id', ARGV[1], 'source', ARGV[2],\n"
+    "    'received_at', ARGV[3], 'content_type', ARGV[4],\n"
+    "    'headers', ARGV[5], 'body', ARGV[6])\n"
+    "end\n"
     /* Then remember the key for the source's window.  After the XADD, so
      * that a key never exists without its event. */
     "if #KEYS == 2 then\n"
@@ -301,6 +309,8 @@ hk_store_redis_send(struct hk_store_req *req, int eval)
 	HK_ARG(ev->body ? ev->body : "", ev->body_len);
 	snprintf(window, sizeof(window), "%d", ev->src->dedup_window_s);
 	HK_ARG(window, strlen(window));
+	if (ev->idem_key != NULL && ev->idem_len > 0)
+		HK_ARG(ev->idem_key, ev->idem_len);
 #undef HK_ARG
 	/* hiredis copies the arguments into its output buffer here.  It
 	 * refuses while the connection is being torn down. */

@@ -289,6 +289,27 @@ def test_inbox_events_reach_the_stream_when_redis_returns(hookd_factory, pg_serv
     finally:
         r.close()
     assert s.ids() == [eid]
+    assert rows(pg_server, "SELECT idempotency_key FROM events WHERE id = %s",
+                eid) == [("inbox-key-1",)]
+
+
+def test_events_keep_their_idempotency_key(hookd_factory, pg_server, redis_server, sinks):
+    """The key travels in the stream entry, so the events row has it;
+    an event sent without one has NULL."""
+    s = sinks()
+    h = start(hookd_factory, [dest("keyed", s.url)])
+    keyed = post(h, b'{"k":1}', key="order-1234/x y")
+    plain = post(h, b'{"k":2}')
+    harness.wait_for(lambda: {keyed, plain} <= set(s.ids()), 15, what="both deliveries")
+    c = redis_server.client()
+    try:
+        fields = {f[b"id"].decode(): f for _, f in c.xrange("hookd:events")}
+    finally:
+        c.close()
+    assert fields[keyed][b"idempotency_key"] == "order-1234/x y".encode()
+    assert b"idempotency_key" not in fields[plain]
+    got = dict(rows(pg_server, "SELECT id::text, idempotency_key FROM events"))
+    assert got == {keyed: "order-1234/x y", plain: None}
 
 
 def test_group_recreated_after_redis_loses_it(hookd_factory, pg_server, redis_server, sinks):

@@ -24,6 +24,8 @@ struct hk_ctl {
 
 const struct hk_conf *hk_ctl_conf(struct hk_ctl *ctl);
 int  hk_ctl_attach(struct hk_ctl *ctl);
+/* A restarted hookd has a new segment: map it instead.  1 when it did. */
+int  hk_ctl_follow(struct hk_ctl *ctl);
 void hk_ctl_duration(char *buf, size_t len, uint64_t us);
 
 /* ctl_status.c */

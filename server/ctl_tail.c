@@ -286,8 +286,18 @@ hk_ctl_tail(struct hk_ctl *ctl, int argc, char **argv)
 	 */
 	fprintf(stderr, "hookctl tail: following the rings of instance %s\n",
 	    ctl->seg.hdr->instance);
-	while (hk_ctl_tail_poll(&t, ctl) == HK_OK)
+	for (unsigned n = 1; hk_ctl_tail_poll(&t, ctl) == HK_OK; n++) {
 		hk_ctl_sleep_us(HK_CTL_TAIL_POLL_MS * 1000u);
+		if (n % (1000 / HK_CTL_TAIL_POLL_MS) != 0 || !hk_ctl_follow(ctl))
+			continue;
+		/* hookd restarted: its new rings, from their start. */
+		for (unsigned s = 0; s < HK_SHM_SLOTS; s++)
+			hk_ring_reader_init(&t.rd[s],
+			    &hk_segment_slot(&ctl->seg, s)->ring, 1);
+		t.missed = 0;
+		fprintf(stderr, "hookctl tail: hookd restarted; following its "
+		    "new segment\n");
+	}
 	free(t.batch);
 	return HK_CTL_OK;
 }

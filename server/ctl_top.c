@@ -187,6 +187,7 @@ hk_ctl_top(struct hk_ctl *ctl, int argc, char **argv)
 			else
 				next = now;
 		}
+		hk_ctl_follow(ctl);	/* hookd restarted meanwhile */
 		if (hk_ctl_top_frame(ctl, tty, frame) != HK_OK)
 			return HK_CTL_FAIL;
 	}

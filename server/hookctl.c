@@ -90,6 +90,22 @@ hk_ctl_attach(struct hk_ctl *ctl)
 	return HK_OK;
 }
 
+int
+hk_ctl_follow(struct hk_ctl *ctl)
+{
+	struct hk_segment seg;
+	char err[512];
+
+	if (ctl->seg.hdr == NULL || hk_segment_replaced(&ctl->seg) != 1)
+		return 0;
+	/* The old mapping stays until the new one is there. */
+	if (hk_segment_attach(&seg, ctl->instance, err, sizeof(err)) != HK_OK)
+		return 0;
+	hk_segment_detach(&ctl->seg);
+	ctl->seg = seg;
+	return 1;
+}
+
 void
 hk_ctl_duration(char *buf, size_t len, uint64_t us)
 {

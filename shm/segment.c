@@ -201,6 +201,8 @@ hk_segment_attach(struct hk_segment *seg, const char *instance, char *err,
 	}
 	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
 	close(fd);
+	seg->dev = st.st_dev;
+	seg->ino = st.st_ino;
 	if (p == MAP_FAILED) {
 		snprintf(err, errlen, "mmap(%s) failed: %s", seg->name,
 		    strerror(errno));
@@ -216,6 +218,20 @@ hk_segment_attach(struct hk_segment *seg, const char *instance, char *err,
 		return HK_ERROR;
 	}
 	return HK_OK;
+}
+
+int
+hk_segment_replaced(const struct hk_segment *seg)
+{
+	struct stat st;
+	int fd, rc;
+
+	if ((fd = shm_open(seg->name, O_RDONLY, 0)) == -1)
+		return -1;
+	rc = fstat(fd, &st) == -1 ? -1
+	    : st.st_dev != seg->dev || st.st_ino != seg->ino;
+	close(fd);
+	return rc;
 }
 
 void

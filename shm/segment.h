@@ -14,6 +14,8 @@ struct hk_segment {
 	size_t   size;
 	int      readonly;
 	char     name[80];		/* "/hookd.<instance>" */
+	dev_t    dev;			/* which segment this is: a */
+	ino_t    ino;			/* restarted hookd makes anew */
 };
 
 /*
@@ -27,6 +29,11 @@ int  hk_segment_create(struct hk_segment *seg, const char *instance,
 int  hk_segment_attach(struct hk_segment *seg, const char *instance,
     char *err, size_t errlen);
 void hk_segment_detach(struct hk_segment *seg);
+/*
+ * Readers: has the name been given to another segment since seg was
+ * mapped (hookd restarted)?  1 yes, 0 no, -1 when there is none now.
+ */
+int  hk_segment_replaced(const struct hk_segment *seg);
 void hk_segment_unlink(struct hk_segment *seg);
 
 struct hk_shm_slot *hk_segment_slot(const struct hk_segment *seg, unsigned i);

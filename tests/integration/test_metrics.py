@@ -9,6 +9,7 @@ so after N requests it reports N, not "about N".
 
 import json
 import os
+import queue
 import re
 import signal
 import subprocess
@@ -150,6 +151,31 @@ def test_tail_prints_one_line_per_request(hookd_factory):
         assert f[1].startswith("ingest/") and f[2] == "ingest" and f[3] == "202", ln
         assert f[4] == "test", ln
         assert "total" in f and ln.endswith("ms"), ln
+
+
+def test_tail_follows_a_restarted_hookd(hookd_factory):
+    """A restarted hookd makes a new segment; a running tail notices within
+    about a second and shows the new instance's requests."""
+    h = hookd_factory()
+    argv = [h.hookctl_binary, "-c", h.config_path, "tail", "-n", "5"]
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    said = queue.Queue()
+    threading.Thread(target=lambda: [said.put(ln) for ln in p.stderr], daemon=True).start()
+    try:
+        assert "following" in said.get(timeout=10)
+        h.stop()
+        h.start()
+        h.wait_ready()
+        line = said.get(timeout=10)
+        assert "restarted" in line, line
+        sent = send(h, 5)
+        out, _ = p.communicate(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0
+    ids = {UUID.search(ln).group(0) for ln in out.splitlines()}
+    assert ids == {eid for _, eid, _ in sent}
 
 
 def test_tail_json_and_filters(hookd_factory):

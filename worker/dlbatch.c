@@ -17,6 +17,9 @@
 #include "dlbatch.h"
 #include "log.h"
 
+/* A batch is sent once its parameters reach this size, whatever its row
+ * count: large bodies make few rows a statement. */
+#define HK_DLBATCH_BYTES         (8u << 20)
 #define HK_DLBATCH_OID_TEXTARR   1009
 #define HK_DLBATCH_OID_BYTEAARR  1001
 
@@ -34,6 +37,7 @@ struct hk_dlbatch_row {
 struct hk_dlbatch_flight {
 	struct hk_dlbatch     *b;
 	int                    nrows, maxrows;
+	size_t                 bytes;
 	struct hk_dlbatch_col  col[HK_DLBATCH_COLS];
 	struct hk_dlbatch_row  row[];
 };
@@ -120,6 +124,8 @@ hk_dlbatch_append(struct hk_dlbatch_flight *f, const char *const *vals,
 			f->col[k].len = was[k];
 		return HK_ERROR;
 	}
+	for (k = 0; k < f->b->ncols; k++)
+		f->bytes += f->col[k].len - was[k];
 	f->row[f->nrows].cb = cb;
 	f->row[f->nrows].arg = arg;
 	f->nrows++;
@@ -230,7 +236,7 @@ hk_dlbatch_add(struct hk_dlbatch *b, const char *const *vals,
 	if (hk_dlbatch_append(b->cur, vals, lens, cb, arg) != HK_OK)
 		return HK_ERROR;
 	hk_dlstore_rows(1);
-	if (b->cur->nrows == b->maxrows)
+	if (b->cur->nrows == b->maxrows || b->cur->bytes >= HK_DLBATCH_BYTES)
 		hk_dlbatch_flush(b);
 	return HK_OK;
 }

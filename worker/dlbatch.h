@@ -5,11 +5,11 @@
  * A batcher collects rows of one statement whose every parameter is a
  * one-dimensional array (column k of every row becomes element i of
  * parameter k; the SQL unnests them).  Rows wait until dlstore.c builds its
- * next pipeline, or until a batcher holds its maximum, so a batch is
- * whatever arrived while the previous pipeline was in flight.  Per row,
- * PostgreSQL then pays for one executor run, one statement's triggers and
- * one protocol message a batch instead of one a row.  Batch statements
- * are planned each time, for the number of rows they carry.
+ * next pipeline, so a batch is whatever arrived while the previous one was
+ * in flight, up to a row count or 8 MiB of parameters.  PostgreSQL then
+ * pays for statement setup, executor start and end and one protocol
+ * message once a batch instead of once a row.  Batch statements are
+ * planned each time, for the rows they carry.
  *
  * Every row's callback runs once, with the whole statement's result (a
  * row finds its own RETURNING rows in it) or NULL.  A batch that failed

@@ -53,6 +53,7 @@
 #include "core.h"
 #include "histogram.h"
 #include "sign.h"
+#include "sockaddr.h"
 
 #define HB_EXIT_OK       0
 #define HB_EXIT_FAIL     1
@@ -441,24 +442,6 @@ hb_options(int argc, char **argv)
 /* ---------------------------------------------------------------------- */
 /* The target */
 
-static int
-hb_is_loopback(const struct sockaddr *sa)
-{
-	const struct sockaddr_in6 *s6;
-	const uint8_t *b;
-
-	if (sa->sa_family == AF_INET)
-		return (ntohl(((const struct sockaddr_in *)(const void *)sa)->
-		    sin_addr.s_addr) >> 24) == 127;
-	if (sa->sa_family != AF_INET6)
-		return 0;
-	s6 = (const struct sockaddr_in6 *)(const void *)sa;
-	if (IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr))
-		return 1;
-	b = s6->sin6_addr.s6_addr;
-	return IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && b[12] == 127;
-}
-
 /*
  * hb_target - split http://HOST[:PORT]/PATH and resolve HOST, which must
  * be a loopback address or "localhost".  Names other than localhost are
@@ -533,7 +516,7 @@ hb_target(void)
 		exit(HB_EXIT_USAGE);
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next)
-		if (!hb_is_loopback(ai->ai_addr)) {
+		if (!hk_sockaddr_loopback(ai->ai_addr)) {
 			freeaddrinfo(res);
 			hb_die_usage("refusing \"%s\": not a loopback address; "
 			    "hookbench only loads servers on this machine",

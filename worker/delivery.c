@@ -62,6 +62,7 @@
 #define HK_DELIVERY_BLOCK_MS     1000	/* XREADGROUP BLOCK, as below */
 #define HK_DELIVERY_BLOCK        "1000"
 #define HK_DELIVERY_READ_MAX     64
+#define HK_DELIVERY_GATHER_MS    2	/* after a short read, see below */
 #define HK_DELIVERY_TICK_MS      100
 #define HK_DELIVERY_CLAIM_MS     5000
 #define HK_DELIVERY_TRIM_MS      5000
@@ -81,6 +82,8 @@ static struct {
 	int                   group_ready;
 	int                   creating;
 	int                   reading;	/* an XREADGROUP is out */
+	int                   asked;	/* its COUNT */
+	int                   gathering;	/* gather_ev is pending */
 	uint64_t              read_ns;
 	int                   backlog;	/* 1: re-reading own pending entries */
 	char                  pend_id[48];	/* where the re-read is */
@@ -96,6 +99,7 @@ static struct {
 	int                   stopping;
 	struct event         *tick_ev;
 	struct event         *ack_ev;
+	struct event         *gather_ev;
 } hk_delivery;
 
 static void hk_delivery_stop(struct hk_child *c, int fast);
@@ -155,6 +159,7 @@ hk_delivery_setup(struct hk_child *c)
 
 static void hk_delivery_tick_cb(evutil_socket_t fd, short what, void *arg);
 static void hk_delivery_ack_cb(evutil_socket_t fd, short what, void *arg);
+static void hk_delivery_gather_cb(evutil_socket_t fd, short what, void *arg);
 
 int
 hk_delivery_main(struct hk_child *c)
@@ -179,6 +184,8 @@ hk_delivery_main(struct hk_child *c)
 	    hk_delivery_tick_cb, NULL);
 	hk_delivery.ack_ev = event_new(hk_delivery.base, -1, 0,
 	    hk_delivery_ack_cb, NULL);
+	hk_delivery.gather_ev = evtimer_new(hk_delivery.base,
+	    hk_delivery_gather_cb, NULL);
 	event_add(hk_delivery.tick_ev, &tick);
 	hk_dlredis_connect(&hk_delivery.rd);
 	hk_dlredis_connect(&hk_delivery.cmd);
@@ -202,6 +209,8 @@ hk_delivery_main(struct hk_child *c)
 		free(hk_delivery.acks[i]);
 	event_free(hk_delivery.tick_ev);
 	event_free(hk_delivery.ack_ev);
+	if (hk_delivery.gather_ev != NULL)
+		event_free(hk_delivery.gather_ev);
 	hk_child_loop_teardown(c);
 	event_base_free(hk_delivery.base);
 	free(hk_delivery.stream);
@@ -439,6 +448,27 @@ hk_delivery_read_done(struct hk_dlredis *r, void *reply, void *arg)
 	    ? hk_delivery.pend_id : NULL, sizeof(hk_delivery.pend_id));
 	if (hk_delivery.backlog && n == 0)
 		hk_delivery.backlog = 0;	/* own pending entries done */
+	/*
+	 * A blocked read returns as soon as one entry is added, so under a
+	 * steady load each read would bring one or two: a round trip, a reply
+	 * and a statement's worth of work each.  After a short read the next
+	 * one waits HK_DELIVERY_GATHER_MS, which lets the entries of that
+	 * time come as one reply and one batch, for at most that much latency.
+	 */
+	if (!hk_delivery.backlog && n > 0 && (int)n < hk_delivery.asked) {
+		struct timeval tv = { 0, HK_DELIVERY_GATHER_MS * 1000 };
+
+		hk_delivery.gathering = 1;
+		evtimer_add(hk_delivery.gather_ev, &tv);
+		return;
+	}
+	hk_delivery_read();
+}
+
+static void
+hk_delivery_gather_cb(evutil_socket_t fd, short what, void *arg)
+{
+	hk_delivery.gathering = 0;
 	hk_delivery_read();
 }
 
@@ -452,11 +482,12 @@ hk_delivery_read(void)
 	int n = 0, room = hk_delivery.conf->delivery.concurrency
 	    - hk_delivery.nentries;
 
-	if (hk_delivery.reading || hk_delivery.stopping
+	if (hk_delivery.reading || hk_delivery.gathering || hk_delivery.stopping
 	    || !hk_delivery.group_ready || !hk_delivery.rd.up || room <= 0
 	    || !hk_dlstore_up())
 		return;
-	snprintf(count, sizeof(count), "%d", HK_MIN(room, HK_DELIVERY_READ_MAX));
+	hk_delivery.asked = HK_MIN(room, HK_DELIVERY_READ_MAX);
+	snprintf(count, sizeof(count), "%d", hk_delivery.asked);
 	argv[n++] = "XREADGROUP", argv[n++] = "GROUP", argv[n++] = "delivery";
 	argv[n++] = hk_delivery.consumer;
 	argv[n++] = "COUNT", argv[n++] = count;

@@ -597,43 +597,12 @@ def wait_delivered(b, want, limit):
     return got
 
 
-def e2e_throughput(b, url):
-    """Deliveries per second while a backlog exists.  Ingest runs closed
-    loop for one run length; the sink's count is read at the end of the
-    warm-up and at the end of the run.  Then, with ingest idle, the sink's
-    count over the next half run length gives the delivery pool's own drain
-    rate (None when the backlog ran out before that: the pool is faster than
-    the figure could show)."""
-    argv = [HOOKBENCH, "-u", url, "--json", "-c", "16", "-d", str(SECONDS), "-w", "0",
-            "--unique-keys"]
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         stdin=subprocess.DEVNULL)
-    try:
-        time.sleep(WARMUP)
-        t_a, n_a = time.monotonic(), sink_unique(b)
-        out, err = p.communicate(timeout=SECONDS + 60)
-        t_b, n_b = time.monotonic(), sink_unique(b)
-    except BaseException:
-        p.kill()
-        p.wait()
-        raise
-    if p.returncode != 0:
-        raise RuntimeError("hookbench failed: %s" % err.strip())
-    r = json.loads(out)
-    ingested = r["status"].get("202", 0)
-    time.sleep(SECONDS / 2.0)
-    t_c, n_c = time.monotonic(), sink_unique(b)
-    drain = (n_c - n_b) / (t_c - t_b) if n_c < ingested else None
-    return (n_b - n_a) / (t_b - t_a), ingested, n_c, drain
-
-
-def e2e_sustained(b, url):
-    """Open loop at SUSTAIN_RATE for one run length, on an empty pipeline:
-    the sink's deliveries per second from the end of the warm-up to the
-    end of the run, and how long the backlog then took to drain (None when
-    it did not within the bound)."""
-    argv = [HOOKBENCH, "-u", url, "--json", "-c", str(CONNS), "-d", str(SECONDS), "-w", "0",
-            "--rate", str(SUSTAIN_RATE), "--unique-keys"]
+def ingest_watched(b, url, *args):
+    """Run hookbench on url for one run length while watching the sink:
+    (events answered 202, the sink's deliveries per second from the end of
+    the warm-up to the end of the run, its count then, that time)."""
+    argv = [HOOKBENCH, "-u", url, "--json", "-d", str(SECONDS), "-w", "0",
+            "--unique-keys"] + [str(a) for a in args]
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          stdin=subprocess.DEVNULL)
     try:
@@ -648,9 +617,30 @@ def e2e_sustained(b, url):
     if p.returncode != 0:
         raise RuntimeError("hookbench failed: %s" % err.strip())
     ingested = json.loads(out)["status"].get("202", 0)
+    return ingested, (n_b - n_a) / (t_b - t_a), n_b, t_b
+
+
+def e2e_throughput(b, url):
+    """Deliveries per second while a backlog exists: ingest runs closed
+    loop (16 connections), faster than delivery.  Then, with ingest idle,
+    the sink's count over the next half run length gives the delivery
+    pool's own drain rate (None when the backlog ran out before that: the
+    pool is faster than the figure could show)."""
+    ingested, rate, n_b, t_b = ingest_watched(b, url, "-c", 16)
+    time.sleep(SECONDS / 2.0)
+    t_c, n_c = time.monotonic(), sink_unique(b)
+    drain = (n_c - n_b) / (t_c - t_b) if n_c < ingested else None
+    return rate, ingested, n_c, drain
+
+
+def e2e_sustained(b, url):
+    """Open loop at SUSTAIN_RATE on an empty pipeline: deliveries per
+    second during the run, how far behind the sink was at its end, and how
+    long the rest took to arrive (None when it did not within the bound)."""
+    ingested, rate, n_b, t_b = ingest_watched(b, url, "-c", CONNS, "--rate", SUSTAIN_RATE)
     got = wait_delivered(b, ingested, 4 * SECONDS)
     t_c = time.monotonic()
-    return (n_b - n_a) / (t_b - t_a), ingested - n_b, (t_c - t_b) if got >= ingested else None
+    return rate, ingested - n_b, (t_c - t_b) if got >= ingested else None
 
 
 def e2e_rows(b, h):

@@ -150,7 +150,7 @@ def test_latency_from_the_uuid7_timestamp(sink):
     lat = st["latency_ms"]
     # Once, for the first sighting of the UUIDv7; the other id has no time.
     assert lat["count"] == 1, lat
-    assert 249 <= lat["p50"] <= 400 and lat["p50"] == lat["p99"], lat
+    assert 249 <= lat["p50"] <= 1250 and lat["p50"] == lat["p99"], lat
     assert abs(lat["mean"] - lat["max"]) < 0.01 and lat["max"] >= 250, lat
     assert st["elapsed_s"] > 0 and st["rate_per_s"] > 0
 

@@ -15,11 +15,11 @@
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
-#include <hiredis/adapters/libevent.h>
 
 #include "clock.h"
 #include "core.h"
 #include "log.h"
+#include "redisev.h"
 #include "redisurl.h"
 #include "sampler.h"
 
@@ -161,7 +161,7 @@ hk_sampler_connect(struct hk_sampler *s)
 		return HK_ERROR;
 	}
 	ac->data = s;
-	if (redisLibeventAttach(ac, s->base) != REDIS_OK) {
+	if (hk_redisev_attach(ac, s->base) != HK_OK) {
 		redisAsyncFree(ac);
 		hk_sampler_down(s, "cannot attach to the event loop");
 		return HK_ERROR;

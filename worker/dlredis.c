@@ -8,13 +8,13 @@
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
-#include <hiredis/adapters/libevent.h>
 
 #include "clock.h"
 #include "core.h"
 #include "dlredis.h"
-#include "redisurl.h"
 #include "log.h"
+#include "redisev.h"
+#include "redisurl.h"
 
 #define HK_DLREDIS_BACKOFF_MIN 100
 #define HK_DLREDIS_BACKOFF_MAX 5000
@@ -193,7 +193,11 @@ hk_dlredis_connect(struct hk_dlredis *r)
 		return;
 	}
 	ac->data = r;
-	redisLibeventAttach(ac, r->base);
+	if (hk_redisev_attach(ac, r->base) != HK_OK) {
+		redisAsyncFree(ac);
+		hk_dlredis_down(r, "out of memory for a connection");
+		return;
+	}
 	redisAsyncSetConnectCallback(ac, hk_dlredis_connected);
 	redisAsyncSetDisconnectCallback(ac, hk_dlredis_disconnected);
 	r->ac = ac;

@@ -168,27 +168,27 @@ hk_sign_slack(const char *secret, const unsigned char *body, size_t len,
 }
 
 int
-hk_sign_request(const struct hk_conf_source *src, const char *secret,
+hk_sign_request(const struct hk_verify_key *key, const char *secret,
     const unsigned char *body, size_t len, time_t now, const char *msg_id,
     hk_sign_emit_fn emit, void *ctx)
 {
 	char sig[HK_SIGN_VALUE_MAX], tbuf[24];
 
-	if (src->scheme == HK_VERIFY_NONE)
+	if (key->scheme == HK_VERIFY_NONE)
 		return HK_OK;
 	if (secret == NULL)
-		secret = src->nsecrets > 0 ? src->secrets[0] : NULL;
+		secret = key->nsecrets > 0 ? key->secrets[0] : NULL;
 	if (secret == NULL)
 		return HK_ERROR;
 	snprintf(tbuf, sizeof(tbuf), "%lld", (long long)now);
 
-	switch (src->scheme) {
+	switch (key->scheme) {
 	case HK_VERIFY_HMAC_SHA256:
-		if (src->header == NULL || src->header[0] == '\0' ||
-		    hk_sign_body(secret, body, len, src->prefix, src->encoding,
+		if (key->header == NULL || key->header[0] == '\0' ||
+		    hk_sign_body(secret, body, len, key->prefix, key->encoding,
 		    sig, sizeof(sig)) != HK_OK)
 			return HK_ERROR;
-		return emit(ctx, src->header, sig);
+		return emit(ctx, key->header, sig);
 	case HK_VERIFY_GITHUB:
 		return hk_sign_github(secret, body, len, msg_id, emit, ctx);
 	case HK_VERIFY_STRIPE:

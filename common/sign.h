@@ -13,7 +13,7 @@
 #include <time.h>
 
 #include "codec.h"
-#include "config.h"
+#include "verify.h"
 
 /* Room for a "v1,<base64>" webhook-signature value, NUL included. */
 #define HK_SIGN_STANDARD_SIZE	(3 + HK_CODEC_B64_SIZE(HK_CODEC_SHA256_LEN))
@@ -26,9 +26,9 @@ typedef int (*hk_sign_emit_fn)(void *ctx, const char *name,
     const char *value);
 
 /*
- * Sign body[0..len) for src at time now with secret (NULL: the source's
+ * Sign body[0..len) for key at time now with secret (NULL: the key's
  * first secret) and emit the headers its scheme carries:
- *   hmac-sha256  <src->header>: <src->prefix><hex or base64>
+ *   hmac-sha256  <key->header>: <key->prefix><hex or base64>
  *   github       X-Hub-Signature-256: sha256=<hex>, X-GitHub-Event: ping,
  *                X-GitHub-Delivery: <msg_id>
  *   stripe       Stripe-Signature: t=<now>,v1=<hex>
@@ -41,7 +41,7 @@ typedef int (*hk_sign_emit_fn)(void *ctx, const char *name,
  * then left out.  Returns HK_OK or HK_ERROR (no secret, a whsec_ secret that
  * is not base64, libcrypto failure) or whatever emit returned.
  */
-int	hk_sign_request(const struct hk_conf_source *src, const char *secret,
+int	hk_sign_request(const struct hk_verify_key *key, const char *secret,
 	    const unsigned char *body, size_t len, time_t now,
 	    const char *msg_id, hk_sign_emit_fn emit, void *ctx);
 

@@ -31,7 +31,7 @@
 
 /* One request being verified, so helpers take one argument instead of six. */
 struct hk_verify_req {
-	const struct hk_conf_source *src;
+	const struct hk_verify_key *key;
 	hk_verify_header_fn	 hdr;
 	void			*ctx;
 	const unsigned char	*body;
@@ -48,7 +48,7 @@ struct hk_verify_str {
 
 /* The MAC of the signed content under every usable secret. */
 struct hk_verify_macs {
-	unsigned char	 mac[HK_CONF_MAX_SECRETS][HK_VERIFY_MAC_LEN];
+	unsigned char	 mac[HK_VERIFY_MAX_SECRETS][HK_VERIFY_MAC_LEN];
 	int		 n;
 };
 
@@ -64,6 +64,33 @@ hk_verify_result_name(int result)
 	if (result < 0 || (size_t)result >= HK_NELEM(hk_verify_names))
 		return "unknown";
 	return hk_verify_names[result];
+}
+
+static const char *hk_verify_schemes[] = {
+	[HK_VERIFY_NONE] = "none",
+	[HK_VERIFY_HMAC_SHA256] = "hmac-sha256",
+	[HK_VERIFY_GITHUB] = "github",
+	[HK_VERIFY_STRIPE] = "stripe",
+	[HK_VERIFY_STANDARD] = "standard",
+	[HK_VERIFY_SHOPIFY] = "shopify",
+	[HK_VERIFY_SLACK] = "slack",
+};
+
+const char *
+hk_verify_scheme_name(int scheme)
+{
+	if (scheme < 0 || (size_t)scheme >= HK_NELEM(hk_verify_schemes))
+		return "unknown";
+	return hk_verify_schemes[scheme];
+}
+
+int
+hk_verify_scheme_parse(const char *name)
+{
+	for (size_t i = 0; i < HK_NELEM(hk_verify_schemes); i++)
+		if (strcmp(name, hk_verify_schemes[i]) == 0)
+			return (int)i;
+	return -1;
 }
 
 /* hk_verify_fail - record why the request failed and return the result. */
@@ -199,7 +226,7 @@ hk_verify_ts(struct hk_verify_str s, long long *ts)
 static int
 hk_verify_window(struct hk_verify_req *r, long long ts)
 {
-	long long tol = r->src->tolerance_s > 0 ? r->src->tolerance_s :
+	long long tol = r->key->tolerance_s > 0 ? r->key->tolerance_s :
 	    HK_VERIFY_DEFAULT_TOLERANCE;
 	long long d = (long long)r->now - ts;
 
@@ -232,15 +259,15 @@ hk_verify_decode(struct hk_verify_str s, int encoding,
 
 /* hk_verify_macs - the MAC of parts under each secret, used as given. */
 static int
-hk_verify_macs(const struct hk_conf_source *src,
+hk_verify_macs(const struct hk_verify_key *key,
     const struct hk_codec_part *parts, size_t nparts, struct hk_verify_macs *m)
 {
 	m->n = 0;
-	for (int i = 0; i < src->nsecrets && i < HK_CONF_MAX_SECRETS; i++) {
-		if (src->secrets[i] == NULL)
+	for (int i = 0; i < key->nsecrets && i < HK_VERIFY_MAX_SECRETS; i++) {
+		if (key->secrets[i] == NULL)
 			continue;
-		if (hk_codec_hmac_sha256(src->secrets[i],
-		    strlen(src->secrets[i]), parts, nparts,
+		if (hk_codec_hmac_sha256(key->secrets[i],
+		    strlen(key->secrets[i]), parts, nparts,
 		    m->mac[m->n]) != HK_OK)
 			return HK_ERROR;
 		m->n++;
@@ -300,7 +327,7 @@ hk_verify_body_mac(struct hk_verify_req *r, const char *name,
 		return hk_verify_fail(r, HK_VERIFY_MALFORMED,
 		    "the %s header is not a %s HMAC-SHA256 signature", name,
 		    encoding == HK_ENC_BASE64 ? "base64" : "hex");
-	if (hk_verify_macs(r->src, &part, 1, &macs) != HK_OK)
+	if (hk_verify_macs(r->key, &part, 1, &macs) != HK_OK)
 		return hk_verify_internal(r);
 	if (!hk_verify_match(&macs, sig))
 		return hk_verify_fail(r, HK_VERIFY_MISMATCH,
@@ -311,11 +338,11 @@ hk_verify_body_mac(struct hk_verify_req *r, const char *name,
 static int
 hk_verify_generic(struct hk_verify_req *r)
 {
-	if (r->src->header == NULL || r->src->header[0] == '\0')
+	if (r->key->header == NULL || r->key->header[0] == '\0')
 		return hk_verify_fail(r, HK_VERIFY_MISMATCH,
 		    "the source names no signature header");
-	return hk_verify_body_mac(r, r->src->header, r->src->prefix,
-	    r->src->encoding);
+	return hk_verify_body_mac(r, r->key->header, r->key->prefix,
+	    r->key->encoding);
 }
 
 /*
@@ -356,7 +383,7 @@ hk_verify_stripe(struct hk_verify_req *r)
 	parts[0] = (struct hk_codec_part){ t.p, t.n };
 	parts[1] = (struct hk_codec_part){ ".", 1 };
 	parts[2] = (struct hk_codec_part){ r->body, r->len };
-	if (hk_verify_macs(r->src, parts, 3, &macs) != HK_OK)
+	if (hk_verify_macs(r->key, parts, 3, &macs) != HK_OK)
 		return hk_verify_internal(r);
 
 	/* A v1 that is not 64 hex digits cannot match; it is skipped. */
@@ -393,7 +420,7 @@ hk_verify_standard_key(const char *secret,
  * "whsec_", not the secret text; a secret that does not decode is skipped.
  */
 static int
-hk_verify_standard_macs(const struct hk_conf_source *src,
+hk_verify_standard_macs(const struct hk_verify_key *vk,
     const struct hk_codec_part *parts, size_t nparts, struct hk_verify_macs *m)
 {
 	unsigned char key[HK_VERIFY_KEY_MAX];
@@ -401,9 +428,9 @@ hk_verify_standard_macs(const struct hk_conf_source *src,
 	int rc = HK_OK;
 
 	m->n = 0;
-	for (int i = 0; i < src->nsecrets && i < HK_CONF_MAX_SECRETS; i++) {
-		if (src->secrets[i] == NULL ||
-		    hk_verify_standard_key(src->secrets[i], key, &keylen) != HK_OK)
+	for (int i = 0; i < vk->nsecrets && i < HK_VERIFY_MAX_SECRETS; i++) {
+		if (vk->secrets[i] == NULL ||
+		    hk_verify_standard_key(vk->secrets[i], key, &keylen) != HK_OK)
 			continue;
 		if (hk_codec_hmac_sha256(key, keylen, parts, nparts,
 		    m->mac[m->n]) != HK_OK) {
@@ -453,7 +480,7 @@ hk_verify_standard(struct hk_verify_req *r)
 	parts[2] = (struct hk_codec_part){ t.p, t.n };
 	parts[3] = (struct hk_codec_part){ ".", 1 };
 	parts[4] = (struct hk_codec_part){ r->body, r->len };
-	if (hk_verify_standard_macs(r->src, parts, 5, &macs) != HK_OK)
+	if (hk_verify_standard_macs(r->key, parts, 5, &macs) != HK_OK)
 		return hk_verify_internal(r);
 	if (macs.n == 0)
 		return hk_verify_fail(r, HK_VERIFY_MISMATCH,
@@ -503,7 +530,7 @@ hk_verify_slack(struct hk_verify_req *r)
 	parts[1] = (struct hk_codec_part){ t.p, t.n };
 	parts[2] = (struct hk_codec_part){ ":", 1 };
 	parts[3] = (struct hk_codec_part){ r->body, r->len };
-	if (hk_verify_macs(r->src, parts, 4, &macs) != HK_OK)
+	if (hk_verify_macs(r->key, parts, 4, &macs) != HK_OK)
 		return hk_verify_internal(r);
 	if (!hk_verify_match(&macs, sig))
 		return hk_verify_fail(r, HK_VERIFY_MISMATCH,
@@ -512,22 +539,22 @@ hk_verify_slack(struct hk_verify_req *r)
 }
 
 int
-hk_verify(const struct hk_conf_source *src, hk_verify_header_fn hdr,
+hk_verify(const struct hk_verify_key *key, hk_verify_header_fn hdr,
     void *ctx, const unsigned char *body, size_t len, time_t now,
     const char **why)
 {
-	struct hk_verify_req r = { src, hdr, ctx, body, len, now, why };
+	struct hk_verify_req r = { key, hdr, ctx, body, len, now, why };
 
-	if (src->scheme == HK_VERIFY_NONE) {
+	if (key->scheme == HK_VERIFY_NONE) {
 		if (why != NULL)
 			*why = "the source does not verify signatures";
 		return HK_VERIFY_OK;
 	}
 	/* Fail closed: a scheme without a secret must not let anything in. */
-	if (src->nsecrets <= 0)
+	if (key->nsecrets <= 0)
 		return hk_verify_no_secret(&r);
 
-	switch (src->scheme) {
+	switch (key->scheme) {
 	case HK_VERIFY_HMAC_SHA256:
 		return hk_verify_generic(&r);
 	case HK_VERIFY_GITHUB:

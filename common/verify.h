@@ -17,7 +17,37 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "config.h"
+/*
+ * The signing side of a source, independent of the configuration that
+ * embeds it (struct hk_conf_source.verify): what sign.c and verify.c need,
+ * so that they sit below the configuration and hookbench can fill one in.
+ */
+enum hk_verify_scheme {
+	HK_VERIFY_NONE,
+	HK_VERIFY_HMAC_SHA256,		/* generic: header, encoding, prefix */
+	HK_VERIFY_GITHUB,		/* X-Hub-Signature-256: sha256=<hex> */
+	HK_VERIFY_STRIPE,		/* Stripe-Signature: t=..,v1=.. */
+	HK_VERIFY_STANDARD,		/* Standard Webhooks webhook-* headers */
+	HK_VERIFY_SHOPIFY,		/* X-Shopify-Hmac-Sha256: <base64> */
+	HK_VERIFY_SLACK,		/* X-Slack-Signature: v0=<hex>, timestamp */
+};
+
+enum hk_encoding {
+	HK_ENC_HEX,
+	HK_ENC_BASE64,
+};
+
+#define HK_VERIFY_MAX_SECRETS	8
+
+struct hk_verify_key {
+	int     scheme;			/* enum hk_verify_scheme */
+	char   *secrets[HK_VERIFY_MAX_SECRETS];	/* several: rotation */
+	int     nsecrets;
+	char   *header;			/* hmac-sha256 only */
+	int     encoding;		/* hmac-sha256 only: enum hk_encoding */
+	char   *prefix;			/* hmac-sha256 only, e.g. "sha256=" */
+	int     tolerance_s;		/* stripe, standard, slack */
+};
 
 /* Results of hk_verify(); only HK_VERIFY_OK lets the request in. */
 enum {
@@ -39,15 +69,20 @@ enum {
 typedef const char *(*hk_verify_header_fn)(void *ctx, const char *name);
 
 /*
- * Verify the request described by hdr/ctx and body[0..len) for src at time
+ * Verify the request described by hdr/ctx and body[0..len) for key at time
  * now (seconds since the epoch).  Returns one of the HK_VERIFY_* results.
  * When why is not NULL it receives a short sentence for the error message:
  * a static string or a per-thread buffer that stays valid until this thread
  * calls hk_verify() again.
  */
-int	hk_verify(const struct hk_conf_source *src, hk_verify_header_fn hdr,
+int	hk_verify(const struct hk_verify_key *key, hk_verify_header_fn hdr,
 	    void *ctx, const unsigned char *body, size_t len, time_t now,
 	    const char **why);
+
+/* The scheme's name in the configuration ("github"), "unknown" if none. */
+const char *hk_verify_scheme_name(int scheme);
+/* The scheme called name, or -1. */
+int	hk_verify_scheme_parse(const char *name);
 
 /* Short name of a result, for logs: "ok", "missing", ... */
 const char *hk_verify_result_name(int result);

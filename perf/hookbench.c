@@ -49,11 +49,11 @@
 #include <event2/event.h>
 
 #include "clock.h"
-#include "config.h"
 #include "core.h"
 #include "histogram.h"
 #include "sign.h"
 #include "sockaddr.h"
+#include "verify.h"
 
 #define HB_EXIT_OK       0
 #define HB_EXIT_FAIL     1
@@ -135,7 +135,7 @@ static struct {
 	int            keys;		/* enum hb_keys */
 	const char    *key_header;
 	const char    *ctype;
-	struct hk_conf_source src;
+	struct hk_verify_key src;
 	char          *secret;
 
 	/* target */
@@ -237,26 +237,6 @@ hb_parse_double(const char *s, double min, double max, double *out)
 		return HK_ERROR;
 	*out = v;
 	return HK_OK;
-}
-
-static int
-hb_parse_scheme(const char *s)
-{
-	static const struct { const char *name; int scheme; } t[] = {
-		{ "none", HK_VERIFY_NONE },
-		{ "hmac-sha256", HK_VERIFY_HMAC_SHA256 },
-		{ "github", HK_VERIFY_GITHUB },
-		{ "stripe", HK_VERIFY_STRIPE },
-		{ "standard", HK_VERIFY_STANDARD },
-		{ "shopify", HK_VERIFY_SHOPIFY },
-		{ "slack", HK_VERIFY_SLACK },
-	};
-	size_t i;
-
-	for (i = 0; i < HK_NELEM(t); i++)
-		if (strcmp(s, t[i].name) == 0)
-			return t[i].scheme;
-	return -1;
 }
 
 static void hb_die_usage(const char *fmt, ...)
@@ -374,7 +354,7 @@ hb_options(int argc, char **argv)
 			hb_usage(stdout);
 			exit(HB_EXIT_OK);
 		case O_SCHEME:
-			if ((hb.src.scheme = hb_parse_scheme(optarg)) < 0)
+			if ((hb.src.scheme = hk_verify_scheme_parse(optarg)) < 0)
 				hb_die_usage("--scheme: unknown scheme \"%s\"",
 				    optarg);
 			break;
@@ -418,7 +398,7 @@ hb_options(int argc, char **argv)
 	if (hb.url == NULL)
 		hb_die_usage("%s", "-u URL is required (see --help)");
 	if (hb.src.scheme != HK_VERIFY_NONE && hb.secret == NULL)
-		hb_die_usage("--scheme %s needs --secret", hk_conf_scheme_name(
+		hb_die_usage("--scheme %s needs --secret", hk_verify_scheme_name(
 		    hb.src.scheme));
 	if (hb.src.scheme == HK_VERIFY_HMAC_SHA256 &&
 	    (hb.src.header == NULL || hb.src.header[0] == '\0'))
@@ -695,7 +675,7 @@ hb_sign(const char *key)
 	    hb.sig_per_request ? key : NULL, hb_emit_header, &e) != HK_OK) {
 		fprintf(stderr, "hookbench: cannot sign with scheme %s (is the "
 		    "secret right for it?)\n",
-		    hk_conf_scheme_name(hb.src.scheme));
+		    hk_verify_scheme_name(hb.src.scheme));
 		return HK_ERROR;
 	}
 	hb.sig_len = e.len;
@@ -1351,7 +1331,7 @@ hb_report_json(const struct hb_summary *s)
 		printf("\"target_rate\":null,");
 	printf("\"duration_s\":%.3f,\"warmup_s\":%.3f,\"body_bytes\":%zu,"
 	    "\"scheme\":\"%s\",\"keys\":\"%s\",", hb.duration_s, hb.warmup_s,
-	    hb.body_len, hk_conf_scheme_name(hb.src.scheme),
+	    hb.body_len, hk_verify_scheme_name(hb.src.scheme),
 	    hb.keys == HB_KEYS_UNIQUE ? "unique" :
 	    hb.keys == HB_KEYS_REPEAT ? "repeat" : "none");
 	printf("\"sent\":%llu,\"completed\":%llu,\"measured\":%llu,"
@@ -1391,7 +1371,7 @@ hb_report_table(const struct hb_summary *s)
 	else
 		printf("  mode        closed loop, %d connections\n", hb.nconns);
 	printf("  request     %zu-byte body, signature %s, keys %s\n",
-	    hb.body_len, hk_conf_scheme_name(hb.src.scheme),
+	    hb.body_len, hk_verify_scheme_name(hb.src.scheme),
 	    hb.keys == HB_KEYS_UNIQUE ? "unique" :
 	    hb.keys == HB_KEYS_REPEAT ? "repeated" : "none");
 	printf("  requests    %llu sent, %llu completed, %llu measured "

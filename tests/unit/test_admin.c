@@ -1,5 +1,5 @@
 /*
- * test_admin.c - the admin port's Prometheus label escaping (server/admin.c).
+ * test_admin.c - the admin port's Prometheus label escaping (server/stats/admin.c).
  */
 #include <stdlib.h>
 #include <string.h>

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "cidr.h"
 #include "confcheck.h"
 #include "core.h"
 #include "log.h"
@@ -136,8 +137,8 @@ test_reference(void)
 	src = hk_conf_source(conf, "githubXYZ", 6);	/* not terminated */
 	HK_CHECK(src != NULL);
 	if (src != NULL) {
-		HK_CHECK(src->scheme == HK_VERIFY_GITHUB);
-		HK_CHECK(src->nsecrets == 1);
+		HK_CHECK(src->verify.scheme == HK_VERIFY_GITHUB);
+		HK_CHECK(src->verify.nsecrets == 1);
 		HK_CHECK(src->idem_kind == HK_IDEM_HEADER);
 		HK_CHECK_STR(src->idem_arg, "X-GitHub-Delivery");
 		/* The line of the "{" that opens it, just above its name. */
@@ -154,13 +155,13 @@ test_reference(void)
 	HK_CHECK(src != NULL && src->idem_kind == HK_IDEM_HEADER);
 	HK_CHECK(src != NULL && strcmp(src->idem_arg, "webhook-id") == 0);
 	src = hk_conf_source(conf, "partner", 7);
-	HK_CHECK(src != NULL && src->scheme == HK_VERIFY_HMAC_SHA256);
-	HK_CHECK(src != NULL && src->nsecrets == 2);
-	HK_CHECK(src != NULL && strcmp(src->header, "X-Signature") == 0);
-	HK_CHECK(src != NULL && strcmp(src->prefix, "sha256=") == 0);
+	HK_CHECK(src != NULL && src->verify.scheme == HK_VERIFY_HMAC_SHA256);
+	HK_CHECK(src != NULL && src->verify.nsecrets == 2);
+	HK_CHECK(src != NULL && strcmp(src->verify.header, "X-Signature") == 0);
+	HK_CHECK(src != NULL && strcmp(src->verify.prefix, "sha256=") == 0);
 	HK_CHECK(src != NULL && src->idem_kind == HK_IDEM_BODY_HASH);
 	src = hk_conf_source(conf, "test", 4);
-	HK_CHECK(src != NULL && src->scheme == HK_VERIFY_NONE);
+	HK_CHECK(src != NULL && src->verify.scheme == HK_VERIFY_NONE);
 	HK_CHECK(src != NULL && src->idem_kind == HK_IDEM_DEFAULT);
 	HK_CHECK(src != NULL && src->ncontent_types == 2);
 
@@ -268,7 +269,7 @@ test_element_defaults(void)
 	s = hk_conf_source(conf, "gh", 2);
 	HK_CHECK(s != NULL && s->idem_kind == HK_IDEM_HEADER);
 	HK_CHECK(s != NULL && strcmp(s->idem_arg, "X-GitHub-Delivery") == 0);
-	HK_CHECK(s != NULL && s->tolerance_s == 300);
+	HK_CHECK(s != NULL && s->verify.tolerance_s == 300);
 	HK_CHECK(s != NULL && s->dedup_window_s == 86400);
 	HK_CHECK(s != NULL && s->line == 4);
 	s = hk_conf_source(conf, "st", 2);
@@ -283,8 +284,8 @@ test_element_defaults(void)
 	HK_CHECK(s != NULL && s->ncontent_types == 2);
 	HK_CHECK(s != NULL && strcmp(s->content_types[0],
 	    "application/json") == 0);
-	HK_CHECK(s != NULL && s->encoding == HK_ENC_HEX);
-	HK_CHECK(s != NULL && strcmp(s->prefix, "") == 0);
+	HK_CHECK(s != NULL && s->verify.encoding == HK_ENC_HEX);
+	HK_CHECK(s != NULL && strcmp(s->verify.prefix, "") == 0);
 	s = hk_conf_source(conf, "slow", 4);
 	HK_CHECK(s != NULL && s->burst == 1 && s->idem_kind == HK_IDEM_NONE);
 	HK_CHECK(conf->ndests == 1 && conf->dests[0].timeout_ms == 5000);
@@ -821,29 +822,29 @@ test_confcheck(void)
 	HK_CHECK(hk_confcheck_idempotency("header:", why, sizeof(why))
 	    == HK_ERROR);
 
-	HK_CHECK(hk_confcheck_cidr_parse("10.0.0.0/8", &c, why, sizeof(why))
+	HK_CHECK(hk_cidr_parse("10.0.0.0/8", &c, why, sizeof(why))
 	    == HK_OK);
 	HK_CHECK(c.family == AF_INET && c.bits == 8);
 	inet_pton(AF_INET, "10.200.3.4", a);
-	HK_CHECK(hk_confcheck_cidr_match(&c, AF_INET, a));
+	HK_CHECK(hk_cidr_match(&c, AF_INET, a));
 	inet_pton(AF_INET, "11.0.0.1", a);
-	HK_CHECK(!hk_confcheck_cidr_match(&c, AF_INET, a));
-	HK_CHECK(hk_confcheck_cidr_parse("fe80::/10", &c, why, sizeof(why))
+	HK_CHECK(!hk_cidr_match(&c, AF_INET, a));
+	HK_CHECK(hk_cidr_parse("fe80::/10", &c, why, sizeof(why))
 	    == HK_OK);
 	inet_pton(AF_INET6, "febf::1", a);
-	HK_CHECK(hk_confcheck_cidr_match(&c, AF_INET6, a));
+	HK_CHECK(hk_cidr_match(&c, AF_INET6, a));
 	inet_pton(AF_INET6, "fec0::1", a);
-	HK_CHECK(!hk_confcheck_cidr_match(&c, AF_INET6, a));
-	HK_CHECK(!hk_confcheck_cidr_match(&c, AF_INET, a));
-	HK_CHECK(hk_confcheck_cidr_parse("0.0.0.0/0", &c, why, sizeof(why))
-	    == HK_OK && hk_confcheck_cidr_match(&c, AF_INET, a));
-	HK_CHECK(hk_confcheck_cidr_parse("::1", &c, why, sizeof(why))
+	HK_CHECK(!hk_cidr_match(&c, AF_INET6, a));
+	HK_CHECK(!hk_cidr_match(&c, AF_INET, a));
+	HK_CHECK(hk_cidr_parse("0.0.0.0/0", &c, why, sizeof(why))
+	    == HK_OK && hk_cidr_match(&c, AF_INET, a));
+	HK_CHECK(hk_cidr_parse("::1", &c, why, sizeof(why))
 	    == HK_OK && c.bits == 128);
-	HK_CHECK(hk_confcheck_cidr_parse("10.0.0.0/", &c, why, sizeof(why))
+	HK_CHECK(hk_cidr_parse("10.0.0.0/", &c, why, sizeof(why))
 	    == HK_ERROR);
 
-	HK_CHECK_STR(hk_conf_scheme_name(HK_VERIFY_STANDARD), "standard");
-	HK_CHECK_STR(hk_conf_scheme_name(99), "unknown");
+	HK_CHECK_STR(hk_verify_scheme_name(HK_VERIFY_STANDARD), "standard");
+	HK_CHECK_STR(hk_verify_scheme_name(99), "unknown");
 }
 
 int

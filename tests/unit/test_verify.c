@@ -14,7 +14,6 @@
 #include <strings.h>
 
 #include "codec.h"
-#include "config.h"
 #include "core.h"
 #include "sign.h"
 #include "unit.h"
@@ -175,10 +174,10 @@ hdrs1(const char *name, const char *value)
 	return &h;
 }
 
-static struct hk_conf_source
+static struct hk_verify_key
 source(int scheme, char *s0, char *s1)
 {
-	struct hk_conf_source src;
+	struct hk_verify_key src;
 
 	memset(&src, 0, sizeof(src));
 	src.scheme = scheme;
@@ -193,7 +192,7 @@ source(int scheme, char *s0, char *s1)
 static const char *last_why;
 
 static int
-verify(const struct hk_conf_source *src, struct hdrs *h, const char *body,
+verify(const struct hk_verify_key *src, struct hdrs *h, const char *body,
     time_t now)
 {
 	int rc;
@@ -208,7 +207,7 @@ verify(const struct hk_conf_source *src, struct hdrs *h, const char *body,
 static void
 test_none(void)
 {
-	struct hk_conf_source src = source(HK_VERIFY_NONE, NULL, NULL);
+	struct hk_verify_key src = source(HK_VERIFY_NONE, NULL, NULL);
 	struct hdrs h = { 0 };
 
 	HK_CHECK(verify(&src, &h, BODY, T) == HK_VERIFY_OK);
@@ -217,10 +216,10 @@ test_none(void)
 static void
 test_github(void)
 {
-	struct hk_conf_source pub = source(HK_VERIFY_GITHUB, gh_pub, NULL);
-	struct hk_conf_source one = source(HK_VERIFY_GITHUB, secret_one, NULL);
-	struct hk_conf_source two = source(HK_VERIFY_GITHUB, secret_two, NULL);
-	struct hk_conf_source both = source(HK_VERIFY_GITHUB, secret_one,
+	struct hk_verify_key pub = source(HK_VERIFY_GITHUB, gh_pub, NULL);
+	struct hk_verify_key one = source(HK_VERIFY_GITHUB, secret_one, NULL);
+	struct hk_verify_key two = source(HK_VERIFY_GITHUB, secret_two, NULL);
+	struct hk_verify_key both = source(HK_VERIFY_GITHUB, secret_one,
 	    secret_two);
 	const char *h = "X-Hub-Signature-256";
 
@@ -267,9 +266,9 @@ test_github(void)
 static void
 test_generic(void)
 {
-	struct hk_conf_source hex = source(HK_VERIFY_HMAC_SHA256, secret_one,
+	struct hk_verify_key hex = source(HK_VERIFY_HMAC_SHA256, secret_one,
 	    secret_two);
-	struct hk_conf_source b64 = hex, wrong;
+	struct hk_verify_key b64 = hex, wrong;
 
 	hex.header = hdr_sig;
 	hex.prefix = prefix_sha;
@@ -315,9 +314,9 @@ test_generic(void)
 static void
 test_stripe(void)
 {
-	struct hk_conf_source one = source(HK_VERIFY_STRIPE, stripe_one, NULL);
-	struct hk_conf_source two = source(HK_VERIFY_STRIPE, stripe_two, NULL);
-	struct hk_conf_source both = source(HK_VERIFY_STRIPE, stripe_one,
+	struct hk_verify_key one = source(HK_VERIFY_STRIPE, stripe_one, NULL);
+	struct hk_verify_key two = source(HK_VERIFY_STRIPE, stripe_two, NULL);
+	struct hk_verify_key both = source(HK_VERIFY_STRIPE, stripe_one,
 	    stripe_two);
 	const char *h = "Stripe-Signature";
 	const char *good = "t=1700000000,v1=" STRIPE_ONE;
@@ -382,12 +381,12 @@ test_standard(void)
 {
 	static char bare[] = "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 	static char junk[] = "whsec_not base64!";
-	struct hk_conf_source pub = source(HK_VERIFY_STANDARD, std_pub, NULL);
-	struct hk_conf_source two = source(HK_VERIFY_STANDARD, std_two, NULL);
-	struct hk_conf_source both = source(HK_VERIFY_STANDARD, std_pub,
+	struct hk_verify_key pub = source(HK_VERIFY_STANDARD, std_pub, NULL);
+	struct hk_verify_key two = source(HK_VERIFY_STANDARD, std_two, NULL);
+	struct hk_verify_key both = source(HK_VERIFY_STANDARD, std_pub,
 	    std_two);
-	struct hk_conf_source nopfx = source(HK_VERIFY_STANDARD, bare, NULL);
-	struct hk_conf_source bad = source(HK_VERIFY_STANDARD, junk, std_two);
+	struct hk_verify_key nopfx = source(HK_VERIFY_STANDARD, bare, NULL);
+	struct hk_verify_key bad = source(HK_VERIFY_STANDARD, junk, std_two);
 	struct hdrs *h;
 
 	HK_CHECK(verify(&pub, std_hdrs(STD_PUB_ID, "1614265330", STD_PUB_SIG),
@@ -446,9 +445,9 @@ test_standard(void)
 static void
 test_shopify(void)
 {
-	struct hk_conf_source one = source(HK_VERIFY_SHOPIFY, secret_one, NULL);
-	struct hk_conf_source two = source(HK_VERIFY_SHOPIFY, secret_two, NULL);
-	struct hk_conf_source both = source(HK_VERIFY_SHOPIFY, secret_one,
+	struct hk_verify_key one = source(HK_VERIFY_SHOPIFY, secret_one, NULL);
+	struct hk_verify_key two = source(HK_VERIFY_SHOPIFY, secret_two, NULL);
+	struct hk_verify_key both = source(HK_VERIFY_SHOPIFY, secret_one,
 	    secret_two);
 	const char *h = "X-Shopify-Hmac-Sha256";
 
@@ -482,10 +481,10 @@ slack_hdrs(const char *ts, const char *sig)
 static void
 test_slack(void)
 {
-	struct hk_conf_source pub = source(HK_VERIFY_SLACK, slack_pub, NULL);
-	struct hk_conf_source one = source(HK_VERIFY_SLACK, secret_one, NULL);
-	struct hk_conf_source two = source(HK_VERIFY_SLACK, secret_two, NULL);
-	struct hk_conf_source both = source(HK_VERIFY_SLACK, secret_one,
+	struct hk_verify_key pub = source(HK_VERIFY_SLACK, slack_pub, NULL);
+	struct hk_verify_key one = source(HK_VERIFY_SLACK, secret_one, NULL);
+	struct hk_verify_key two = source(HK_VERIFY_SLACK, secret_two, NULL);
+	struct hk_verify_key both = source(HK_VERIFY_SLACK, secret_one,
 	    secret_two);
 	struct hdrs *h;
 
@@ -526,10 +525,10 @@ test_slack(void)
 static void
 test_limits(void)
 {
-	struct hk_conf_source one = source(HK_VERIFY_GITHUB, secret_one, NULL);
-	struct hk_conf_source none = source(HK_VERIFY_GITHUB, NULL, NULL);
-	struct hk_conf_source odd = source(99, secret_one, NULL);
-	struct hk_conf_source dflt = source(HK_VERIFY_STRIPE, stripe_one, NULL);
+	struct hk_verify_key one = source(HK_VERIFY_GITHUB, secret_one, NULL);
+	struct hk_verify_key none = source(HK_VERIFY_GITHUB, NULL, NULL);
+	struct hk_verify_key odd = source(99, secret_one, NULL);
+	struct hk_verify_key dflt = source(HK_VERIFY_STRIPE, stripe_one, NULL);
 	struct hdrs *h;
 	char big[HK_VERIFY_HEADER_MAX + 2];
 
@@ -590,7 +589,7 @@ test_sign_standard(void)
 
 /* sign - hk_sign_request into a fresh header set. */
 static struct hdrs *
-sign(const struct hk_conf_source *src, const char *secret, const char *id)
+sign(const struct hk_verify_key *src, const char *secret, const char *id)
 {
 	static struct hdrs h;
 
@@ -603,15 +602,15 @@ sign(const struct hk_conf_source *src, const char *secret, const char *id)
 static void
 test_sign_vectors(void)
 {
-	struct hk_conf_source gh = source(HK_VERIFY_GITHUB, secret_one,
+	struct hk_verify_key gh = source(HK_VERIFY_GITHUB, secret_one,
 	    secret_two);
-	struct hk_conf_source st = source(HK_VERIFY_STRIPE, stripe_one, NULL);
-	struct hk_conf_source sw = source(HK_VERIFY_STANDARD, std_two, NULL);
-	struct hk_conf_source sh = source(HK_VERIFY_SHOPIFY, secret_one, NULL);
-	struct hk_conf_source sl = source(HK_VERIFY_SLACK, secret_one, NULL);
-	struct hk_conf_source gx = source(HK_VERIFY_HMAC_SHA256, secret_one,
+	struct hk_verify_key st = source(HK_VERIFY_STRIPE, stripe_one, NULL);
+	struct hk_verify_key sw = source(HK_VERIFY_STANDARD, std_two, NULL);
+	struct hk_verify_key sh = source(HK_VERIFY_SHOPIFY, secret_one, NULL);
+	struct hk_verify_key sl = source(HK_VERIFY_SLACK, secret_one, NULL);
+	struct hk_verify_key gx = source(HK_VERIFY_HMAC_SHA256, secret_one,
 	    NULL);
-	struct hk_conf_source nn = source(HK_VERIFY_NONE, NULL, NULL);
+	struct hk_verify_key nn = source(HK_VERIFY_NONE, NULL, NULL);
 	struct hdrs *h;
 
 	h = sign(&gh, NULL, "msg_hookd_1");
@@ -668,8 +667,8 @@ emit_refuse(void *ctx, const char *name, const char *value)
 static void
 test_sign_errors(void)
 {
-	struct hk_conf_source sw = source(HK_VERIFY_STANDARD, std_two, NULL);
-	struct hk_conf_source gh = source(HK_VERIFY_GITHUB, NULL, NULL);
+	struct hk_verify_key sw = source(HK_VERIFY_STANDARD, std_two, NULL);
+	struct hk_verify_key gh = source(HK_VERIFY_GITHUB, NULL, NULL);
 	struct hdrs h = { 0 };
 
 	/* Standard Webhooks cannot go without an id. */
@@ -691,7 +690,7 @@ test_sign_roundtrip(void)
 	    HK_VERIFY_STRIPE, HK_VERIFY_STANDARD, HK_VERIFY_SHOPIFY,
 	    HK_VERIFY_SLACK };
 	static const unsigned char bin[] = { 0, 1, 2, 0xff, '\r', '\n', 0 };
-	struct hk_conf_source src;
+	struct hk_verify_key src;
 	struct hdrs h;
 	const char *why;
 	int rc;

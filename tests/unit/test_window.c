@@ -1,6 +1,6 @@
 /*
- * test_window.c - sliding windows (server/window.c), the aggregation of
- * records into groups (server/aggr.c), and the snapshot's publish/read and
+ * test_window.c - sliding windows (server/stats/window.c), the aggregation of
+ * records into groups (server/stats/aggr.c), and the snapshot's publish/read and
  * JSON (shm/snapshot.c).
  */
 #include <stdlib.h>

@@ -3,12 +3,12 @@
  *
  * One libevent base serves the worker's own SO_REUSEPORT socket, inherited
  * from the master.  For POST /webhooks/{source} the hot path is: limits
- * (conn.c) -> source lookup -> rate limit -> content type -> signature ->
+ * (httpconn.c) -> source lookup -> rate limit -> content type -> signature ->
  * body validation -> idempotency key -> one Redis round trip that
- * deduplicates and enqueues atomically (store.c) -> answer.  The answer goes
+ * deduplicates and enqueues atomically (enqueue.c) -> answer.  The answer goes
  * out only after the store has the event.
  *
- * Peers: the master (signals, slot), Redis and PostgreSQL (store.c), HTTP
+ * Peers: the master (signals, slot), Redis and PostgreSQL (enqueue.c), HTTP
  * clients.  Signals: TERM stops accepting and drains in-flight requests,
  * QUIT exits.  In shm it owns its slot: heartbeat, counters, ring.
  */
@@ -25,15 +25,14 @@
 #include "child.h"
 #include "clock.h"
 #include "codec.h"
-#include "conn.h"
+#include "httpconn.h"
 #include "core.h"
-#include "ingest.h"
 #include "jsonptr.h"
 #include "jsonscan.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "ring.h"
-#include "store.h"
+#include "enqueue.h"
 #include "uuid.h"
 #include "verify.h"
 
@@ -43,14 +42,14 @@
 
 /* One request between its body and its answer. */
 struct hk_ingest_req {
-	struct hk_conn *conn;
+	struct hk_httpconn *conn;
 	const struct hk_conf_source *src;
 	uint64_t  t_verify_ns;		/* verification done */
 	uint64_t  t_parse_ns;		/* validation and key done */
 	uint64_t  t_stored_ns;		/* the store answered */
 	uint8_t   id[16];
 	int       flags;		/* HK_REC_* */
-	struct hk_store_event ev;
+	struct hk_enqueue_event ev;
 	char      key[HK_CODEC_SHA256_HEX + HK_INGEST_KEY_MAX];
 	char     *headers_json;
 };
@@ -59,19 +58,19 @@ static struct {
 	struct hk_child       *child;
 	const struct hk_conf  *conf;
 	struct event_base     *base;
-	struct hk_conn_server  srv;
+	struct hk_httpconn_server  srv;
 	struct event          *drain_ev;
 	struct hk_shm_bucket **buckets;	/* per source, NULL: unlimited */
 	int                    metrics;	/* metrics.enabled */
 	int                    quiet;	/* this answer is a health probe */
 } hk_ingest;
 
-static void hk_ingest_head(struct hk_conn *c);
-static void hk_ingest_request(struct hk_conn *c);
-static void hk_ingest_done(struct hk_conn *c, int status);
+static void hk_ingest_head(struct hk_httpconn *c);
+static void hk_ingest_request(struct hk_httpconn *c);
+static void hk_ingest_done(struct hk_httpconn *c, int status);
 static void hk_ingest_stop(struct hk_child *c, int fast);
 
-static const struct hk_conn_ops hk_ingest_ops = {
+static const struct hk_httpconn_ops hk_ingest_ops = {
 	hk_ingest_head, hk_ingest_request, hk_ingest_done
 };
 
@@ -99,10 +98,10 @@ hk_ingest_main(struct hk_child *c)
 	hk_ingest.srv.max_body = (size_t)conf->limits.max_body_bytes;
 	hk_ingest.srv.header_timeout_ms = conf->limits.header_timeout_ms;
 	hk_ingest.srv.body_timeout_ms = conf->limits.body_timeout_ms;
-	if (hk_conn_server_init(&hk_ingest.srv, hk_ingest.base, c->fd,
+	if (hk_httpconn_server_init(&hk_ingest.srv, hk_ingest.base, c->fd,
 	    &hk_ingest_ops) != HK_OK)
 		hk_fatalx("cannot listen on fd %d", c->fd);
-	if (hk_store_init(hk_ingest.base, conf) != HK_OK)
+	if (hk_enqueue_init(hk_ingest.base, conf) != HK_OK)
 		hk_fatalx("cannot set up the event store");
 	if (hk_child_loop_setup(c, hk_ingest.base, hk_ingest_stop) != HK_OK)
 		hk_fatalx("cannot set up the event loop");
@@ -115,8 +114,8 @@ hk_ingest_main(struct hk_child *c)
 		event_free(hk_ingest.drain_ev);
 	/* The store first: on a fast stop it calls back pending requests,
 	 * whose connections must still exist. */
-	hk_store_shutdown();
-	hk_conn_server_free(&hk_ingest.srv);
+	hk_enqueue_shutdown();
+	hk_httpconn_server_free(&hk_ingest.srv);
 	free(hk_ingest.buckets);
 	event_base_free(hk_ingest.base);
 	return 0;
@@ -130,7 +129,7 @@ hk_ingest_header_fn(void *ctx, const char *name)
 
 /* The source named by a /webhooks/{source} target, or NULL. */
 static const struct hk_conf_source *
-hk_ingest_source(const struct hk_conn *c, int *is_webhook)
+hk_ingest_source(const struct hk_httpconn *c, int *is_webhook)
 {
 	const char *t = c->req.target, *name, *q;
 	size_t len;
@@ -145,7 +144,7 @@ hk_ingest_source(const struct hk_conn *c, int *is_webhook)
 }
 
 static int
-hk_ingest_path_is(const struct hk_conn *c, const char *path)
+hk_ingest_path_is(const struct hk_httpconn *c, const char *path)
 {
 	size_t n = strlen(path);
 
@@ -187,7 +186,7 @@ hk_ingest_type_allowed(const struct hk_conf_source *src, const char *ct,
  * unknown paths and sources, wrong methods, content types, rate limits.
  */
 static void
-hk_ingest_head(struct hk_conn *c)
+hk_ingest_head(struct hk_httpconn *c)
 {
 	const struct hk_conf_source *src;
 	uint64_t retry_ns;
@@ -199,19 +198,19 @@ hk_ingest_head(struct hk_conn *c)
 	if (!webhook)
 		return;			/* health and 404s: answered later */
 	if (c->req.method != HK_HTTP_POST) {
-		hk_conn_error(c, 405, "method_not_allowed", "webhooks are "
+		hk_httpconn_error(c, 405, "method_not_allowed", "webhooks are "
 		    "delivered with POST", "Allow: POST\r\n");
 		return;
 	}
 	if (src == NULL) {
-		hk_conn_error(c, 404, "unknown_source", "no source with this "
+		hk_httpconn_error(c, 404, "unknown_source", "no source with this "
 		    "name is configured", NULL);
 		return;
 	}
 	ct = hk_http_header(&c->req, "content-type", NULL);
 	if (ct == NULL || !hk_ingest_type_allowed(src, ct,
 	    hk_ingest_media_len(ct))) {
-		hk_conn_error(c, 415, "unsupported_media_type", ct == NULL
+		hk_httpconn_error(c, 415, "unsupported_media_type", ct == NULL
 		    ? "the request has no Content-Type" : "this source does "
 		    "not accept this Content-Type", NULL);
 		return;
@@ -223,28 +222,28 @@ hk_ingest_head(struct hk_conn *c)
 		snprintf(hdr, sizeof(hdr), "Retry-After: %llu\r\n",
 		    (unsigned long long)HK_MAX(1, (retry_ns + 999999999u)
 		    / 1000000000u));
-		hk_conn_error(c, 429, "rate_limited", "this source is over its "
+		hk_httpconn_error(c, 429, "rate_limited", "this source is over its "
 		    "rate limit; retry later", hdr);
 		return;
 	}
 }
 
 static void
-hk_ingest_health(struct hk_conn *c)
+hk_ingest_health(struct hk_httpconn *c)
 {
 	char body[128];
-	int n, redis = hk_store_redis_up(), pg = hk_store_pg_up();
+	int n, redis = hk_enqueue_redis_up(), pg = hk_enqueue_pg_up();
 
 	/* Probes are not traffic: they would swamp the request counts. */
 	hk_ingest.quiet = 1;
 	if (hk_ingest_path_is(c, "/health")) {
-		hk_conn_respond(c, 200, NULL, "{\"status\":\"ok\"}", 15);
+		hk_httpconn_respond(c, 200, NULL, "{\"status\":\"ok\"}", 15);
 		return;
 	}
 	n = snprintf(body, sizeof(body), "{\"status\":\"%s\",\"redis\":\"%s\","
 	    "\"postgres\":\"%s\"}", redis || pg ? "ready" : "unavailable",
 	    redis ? "up" : "down", pg ? "up" : "down");
-	hk_conn_respond(c, redis || pg ? 200 : 503, NULL, body, (size_t)n);
+	hk_httpconn_respond(c, redis || pg ? 200 : 503, NULL, body, (size_t)n);
 }
 
 /*
@@ -373,7 +372,7 @@ hk_ingest_set_key(struct hk_ingest_req *r, const char *s, size_t len)
  * Returns HK_ERROR after answering 400.
  */
 static int
-hk_ingest_parse(struct hk_conn *c, struct hk_ingest_req *r, int is_json)
+hk_ingest_parse(struct hk_httpconn *c, struct hk_ingest_req *r, int is_json)
 {
 	const struct hk_conf_source *src = r->src;
 	json_t *root = NULL, *jv;
@@ -394,7 +393,7 @@ hk_ingest_parse(struct hk_conn *c, struct hk_ingest_req *r, int is_json)
 
 			snprintf(msg, sizeof(msg), "the body is not valid JSON: "
 			    "%s at byte %zu", why, off);
-			hk_conn_error(c, 400, "invalid_json", msg, NULL);
+			hk_httpconn_error(c, 400, "invalid_json", msg, NULL);
 			return HK_ERROR;
 		}
 	} else if (is_json) {
@@ -408,7 +407,7 @@ hk_ingest_parse(struct hk_conn *c, struct hk_ingest_req *r, int is_json)
 			for (char *m = msg; *m; m++)
 				if (*m == '"' || *m == '\\')
 					*m = '\'';
-			hk_conn_error(c, 400, "invalid_json", msg, NULL);
+			hk_httpconn_error(c, 400, "invalid_json", msg, NULL);
 			return HK_ERROR;
 		}
 	}
@@ -459,13 +458,13 @@ static void
 hk_ingest_stored(void *arg, int result, const char *orig_id, int fallback)
 {
 	struct hk_ingest_req *r = arg;
-	struct hk_conn *c = r->conn;
+	struct hk_httpconn *c = r->conn;
 	char body[512], hdr[128];
-	int n, dup = result == HK_STORE_DUPLICATE;
+	int n, dup = result == HK_ENQUEUE_DUPLICATE;
 
 	r->t_stored_ns = hk_clock_mono_ns();
-	if (result == HK_STORE_UNAVAILABLE) {
-		hk_conn_error(c, 503, "unavailable", "the event could not be "
+	if (result == HK_ENQUEUE_UNAVAILABLE) {
+		hk_httpconn_error(c, 503, "unavailable", "the event could not be "
 		    "stored; retry later", HK_INGEST_RETRY_503);
 		return;
 	}
@@ -480,11 +479,11 @@ hk_ingest_stored(void *arg, int result, const char *orig_id, int fallback)
 	    r->ev.received_at, (unsigned long long)((c->t_respond_ns
 	    - c->t_start_ns) / 1000u));
 	snprintf(hdr, sizeof(hdr), "X-Hookd-Event-Id: %s\r\n", orig_id);
-	hk_conn_respond(c, dup ? 200 : 202, hdr, body, (size_t)n);
+	hk_httpconn_respond(c, dup ? 200 : 202, hdr, body, (size_t)n);
 }
 
 static void
-hk_ingest_request(struct hk_conn *c)
+hk_ingest_request(struct hk_httpconn *c)
 {
 	struct hk_ingest_req *r;
 	const char *ct, *why = NULL;
@@ -497,12 +496,12 @@ hk_ingest_request(struct hk_conn *c)
 			hk_ingest_health(c);
 			return;
 		}
-		hk_conn_error(c, 404, "not_found", "no such path; webhooks go "
+		hk_httpconn_error(c, 404, "not_found", "no such path; webhooks go "
 		    "to POST /webhooks/{source}", NULL);
 		return;
 	}
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
-		hk_conn_error(c, 503, "unavailable", "out of memory",
+		hk_httpconn_error(c, 503, "unavailable", "out of memory",
 		    HK_INGEST_RETRY_503);
 		return;
 	}
@@ -510,11 +509,11 @@ hk_ingest_request(struct hk_conn *c)
 	r->conn = c;
 	r->src = hk_ingest_source(c, &webhook);
 
-	rc = hk_verify(r->src, hk_ingest_header_fn, &c->req,
+	rc = hk_verify(&r->src->verify, hk_ingest_header_fn, &c->req,
 	    (const unsigned char *)c->body, c->body_len, time(NULL), &why);
 	r->t_verify_ns = hk_clock_mono_ns();
 	if (rc != HK_VERIFY_OK) {
-		hk_conn_error(c, 401, "invalid_signature", why ? why
+		hk_httpconn_error(c, 401, "invalid_signature", why ? why
 		    : "the signature does not verify", NULL);
 		return;
 	}
@@ -540,12 +539,12 @@ hk_ingest_request(struct hk_conn *c)
 		r->ev.headers_len = 2;
 	r->ev.body = c->body;
 	r->ev.body_len = c->body_len;
-	hk_store_submit(&r->ev, hk_ingest_stored, r);
+	hk_enqueue_submit(&r->ev, hk_ingest_stored, r);
 }
 
 /* hk_ingest_record - time the request into the ring; log it if slow. */
 static void
-hk_ingest_record(struct hk_conn *c, struct hk_ingest_req *r, int status)
+hk_ingest_record(struct hk_httpconn *c, struct hk_ingest_req *r, int status)
 {
 	struct hk_shm_slot *slot = hk_ingest.child->slot;
 	uint64_t now = hk_clock_mono_ns(), total = now - c->t_start_ns;
@@ -609,7 +608,7 @@ hk_ingest_record(struct hk_conn *c, struct hk_ingest_req *r, int status)
 }
 
 static void
-hk_ingest_done(struct hk_conn *c, int status)
+hk_ingest_done(struct hk_httpconn *c, int status)
 {
 	struct hk_ingest_req *r = c->data;
 
@@ -626,8 +625,8 @@ hk_ingest_done(struct hk_conn *c, int status)
 static void
 hk_ingest_drain_cb(evutil_socket_t fd, short what, void *arg)
 {
-	if ((hk_conn_server_busy(&hk_ingest.srv) == 0
-	    && hk_store_inflight() == 0)
+	if ((hk_httpconn_server_busy(&hk_ingest.srv) == 0
+	    && hk_enqueue_inflight() == 0)
 	    || hk_child_drain_left_ms(hk_ingest.child) == 0)
 		event_base_loopexit(hk_ingest.base, NULL);
 }
@@ -644,7 +643,7 @@ hk_ingest_stop(struct hk_child *c, int fast)
 	}
 	/* Closes only this process's copy of the socket: the master keeps
 	 * it, so connections queued on it wait for the next worker. */
-	hk_conn_server_stop(&hk_ingest.srv);
+	hk_httpconn_server_stop(&hk_ingest.srv);
 	hk_ingest.drain_ev = event_new(hk_ingest.base, -1, EV_PERSIST,
 	    hk_ingest_drain_cb, NULL);
 	event_add(hk_ingest.drain_ev, &tv);

@@ -1,5 +1,5 @@
 /*
- * test_store.c - the ingest enqueue against a real Redis and PostgreSQL.
+ * test_enqueue.c - the ingest enqueue against a real Redis and PostgreSQL.
  *
  * Needs HK_TEST_REDIS_URL (redis://host:port[/db]) and HK_TEST_PG_URL; the
  * integration runner sets both, and without them the test skips.  Faults
@@ -26,7 +26,7 @@
 #include "clock.h"
 #include "core.h"
 #include "migrate.h"
-#include "store.h"
+#include "enqueue.h"
 #include "unit.h"
 #include "uuid.h"
 
@@ -47,7 +47,7 @@ struct outcome {
 	int  calls;
 	int  result;
 	int  fallback;
-	int  sync;			/* called before hk_store_submit returned */
+	int  sync;			/* called before hk_enqueue_submit returned */
 	char id[64];
 };
 
@@ -70,7 +70,7 @@ static const char body_bytes[] = "{\"a\":1}\0\r\n\xff\xfe\x01 end";
 #define BODY_LEN (sizeof(body_bytes) - 1)
 
 static void
-make_event(struct hk_store_event *ev, int src, const char *key)
+make_event(struct hk_enqueue_event *ev, int src, const char *key)
 {
 	uint8_t raw[HK_UUID_LEN];
 
@@ -92,11 +92,11 @@ make_event(struct hk_store_event *ev, int src, const char *key)
 }
 
 static void
-submit(struct hk_store_event *ev, struct outcome *o)
+submit(struct hk_enqueue_event *ev, struct outcome *o)
 {
 	memset(o, 0, sizeof(*o));
 	in_submit = 1;
-	hk_store_submit(ev, record_cb, o);
+	hk_enqueue_submit(ev, record_cb, o);
 	in_submit = 0;
 }
 
@@ -119,8 +119,8 @@ wait_up(int redis, int pg, int ms)
 	uint64_t end = hk_clock_mono_ns() + (uint64_t)ms * 1000000u;
 
 	while (hk_clock_mono_ns() < end) {
-		redis_is_up = hk_store_redis_up();
-		pg_is_up = hk_store_pg_up();
+		redis_is_up = hk_enqueue_redis_up();
+		pg_is_up = hk_enqueue_pg_up();
 		if ((!redis || redis_is_up) && (!pg || pg_is_up))
 			return 1;
 		event_base_loop(base, EVLOOP_ONCE);
@@ -130,7 +130,7 @@ wait_up(int redis, int pg, int ms)
 
 /* One event through submit to its callback. */
 static void
-store_one(struct hk_store_event *ev, struct outcome *o, int ms)
+store_one(struct hk_enqueue_event *ev, struct outcome *o, int ms)
 {
 	int before = answered;
 
@@ -235,7 +235,7 @@ inbox_body(const char *id, char *body, size_t *len)
 static void
 test_redis_stored_then_duplicate(void)
 {
-	struct hk_store_event a, b, c;
+	struct hk_enqueue_event a, b, c;
 	struct outcome oa, ob, oc;
 	char got[256];
 	size_t glen = sizeof(got);
@@ -244,14 +244,14 @@ test_redis_stored_then_duplicate(void)
 	make_event(&a, 0, "key-1");
 	store_one(&a, &oa, 3000);
 	HK_CHECK(oa.calls == 1 && oa.sync == 0);
-	HK_CHECK(oa.result == HK_STORE_STORED && oa.fallback == 0);
+	HK_CHECK(oa.result == HK_ENQUEUE_STORED && oa.fallback == 0);
 	HK_CHECK_STR(oa.id, a.id);
 	HK_CHECK(stream_count(a.id, got, &glen) == 1);
 	HK_CHECK(glen == BODY_LEN && memcmp(got, body_bytes, BODY_LEN) == 0);
 
 	make_event(&b, 0, "key-1");
 	store_one(&b, &ob, 3000);
-	HK_CHECK(ob.calls == 1 && ob.result == HK_STORE_DUPLICATE);
+	HK_CHECK(ob.calls == 1 && ob.result == HK_ENQUEUE_DUPLICATE);
 	HK_CHECK(ob.fallback == 0);
 	HK_CHECK_STR(ob.id, a.id);
 	HK_CHECK(stream_count(b.id, NULL, NULL) == 0);
@@ -259,9 +259,9 @@ test_redis_stored_then_duplicate(void)
 	/* The same key under another source is another event. */
 	make_event(&c, 1, "key-1");
 	store_one(&c, &oc, 3000);
-	HK_CHECK(oc.result == HK_STORE_STORED && oc.fallback == 0);
+	HK_CHECK(oc.result == HK_ENQUEUE_STORED && oc.fallback == 0);
 	HK_CHECK(stream_count(c.id, NULL, NULL) == 1);
-	HK_CHECK(hk_store_inflight() == 0);
+	HK_CHECK(hk_enqueue_inflight() == 0);
 }
 
 /* Many at once on one connection: answered in order, duplicates too. */
@@ -269,7 +269,7 @@ static void
 test_redis_pipelined(void)
 {
 	enum { N = 200 };
-	static struct hk_store_event ev[N];
+	static struct hk_enqueue_event ev[N];
 	static struct outcome o[N];
 	static char keys[N][32];
 	int before = answered, bad = 0;
@@ -279,32 +279,32 @@ test_redis_pipelined(void)
 		make_event(&ev[i], 0, i % 3 == 0 ? NULL : keys[i]);
 		submit(&ev[i], &o[i]);
 	}
-	HK_CHECK(hk_store_inflight() == N);
+	HK_CHECK(hk_enqueue_inflight() == N);
 	HK_CHECK(run_until(&answered, before + N, 5000));
 	for (int i = 0; i < N; i++) {
 		int first = i >= 150 && i % 3 != 0 && (i - 150) % 3 != 0;
 
 		if (o[i].calls != 1 || o[i].fallback != 0 || o[i].result
-		    != (first ? HK_STORE_DUPLICATE : HK_STORE_STORED))
+		    != (first ? HK_ENQUEUE_DUPLICATE : HK_ENQUEUE_STORED))
 			bad++;
 		if (first && strcmp(o[i].id, ev[i - 150].id) != 0)
 			bad++;
 	}
 	HK_CHECK(bad == 0);
-	HK_CHECK(hk_store_inflight() == 0);
+	HK_CHECK(hk_enqueue_inflight() == 0);
 }
 
 /* Redis lost its script cache: EVALSHA's NOSCRIPT becomes an EVAL. */
 static void
 test_redis_noscript(void)
 {
-	struct hk_store_event a;
+	struct hk_enqueue_event a;
 	struct outcome oa;
 
 	freeReplyObject(redisCommand(rsync, "SCRIPT FLUSH"));
 	make_event(&a, 0, "key-noscript");
 	store_one(&a, &oa, 3000);
-	HK_CHECK(oa.calls == 1 && oa.result == HK_STORE_STORED);
+	HK_CHECK(oa.calls == 1 && oa.result == HK_ENQUEUE_STORED);
 	HK_CHECK(oa.fallback == 0);
 	HK_CHECK(stream_count(a.id, NULL, NULL) == 1);
 }
@@ -313,7 +313,7 @@ test_redis_noscript(void)
 static void
 test_redis_killed(void)
 {
-	struct hk_store_event a;
+	struct hk_enqueue_event a;
 	struct outcome oa;
 	uint64_t t0;
 
@@ -321,13 +321,13 @@ test_redis_killed(void)
 	    "SKIPME yes"));
 	t0 = hk_clock_mono_ns();
 	/* Let the worker see the EOF. */
-	while (hk_store_redis_up() && hk_clock_mono_ns() - t0 < 1000000000u)
+	while (hk_enqueue_redis_up() && hk_clock_mono_ns() - t0 < 1000000000u)
 		event_base_loop(base, EVLOOP_ONCE);
-	HK_CHECK(!hk_store_redis_up());
+	HK_CHECK(!hk_enqueue_redis_up());
 	HK_CHECK(wait_up(1, 1, 2100));
 	make_event(&a, 0, "key-killed");
 	store_one(&a, &oa, 3000);
-	HK_CHECK(oa.result == HK_STORE_STORED && oa.fallback == 0);
+	HK_CHECK(oa.result == HK_ENQUEUE_STORED && oa.fallback == 0);
 	HK_CHECK(stream_count(a.id, NULL, NULL) == 1);
 }
 
@@ -338,7 +338,7 @@ test_redis_killed(void)
 static void
 test_redis_stalls(void)
 {
-	struct hk_store_event a, b, c;
+	struct hk_enqueue_event a, b, c;
 	struct outcome oa, ob, oc;
 	char got[256];
 	size_t glen = sizeof(got);
@@ -348,7 +348,7 @@ test_redis_stalls(void)
 	t0 = hk_clock_mono_ns();
 	make_event(&a, 0, "key-stall");
 	store_one(&a, &oa, 3000);
-	HK_CHECK(oa.calls == 1 && oa.result == HK_STORE_STORED);
+	HK_CHECK(oa.calls == 1 && oa.result == HK_ENQUEUE_STORED);
 	HK_CHECK(oa.fallback == 1);
 	HK_CHECK((hk_clock_mono_ns() - t0) / 1000000u < 600);
 	HK_CHECK(inbox_body(a.id, got, &glen) == 1);
@@ -356,12 +356,12 @@ test_redis_stalls(void)
 	/* While the breaker is open, straight to the inbox. */
 	make_event(&b, 0, "key-stall");
 	store_one(&b, &ob, 3000);
-	HK_CHECK(ob.result == HK_STORE_DUPLICATE && ob.fallback == 1);
+	HK_CHECK(ob.result == HK_ENQUEUE_DUPLICATE && ob.fallback == 1);
 	HK_CHECK_STR(ob.id, a.id);
 	HK_CHECK(wait_up(1, 1, 3000));
 	make_event(&c, 0, "key-after-stall");
 	store_one(&c, &oc, 3000);
-	HK_CHECK(oc.result == HK_STORE_STORED && oc.fallback == 0);
+	HK_CHECK(oc.result == HK_ENQUEUE_STORED && oc.fallback == 0);
 }
 
 /* Redis refuses connections: everything goes to the inbox. */
@@ -369,28 +369,28 @@ static void
 test_inbox(void)
 {
 	enum { N = 100 };
-	static struct hk_store_event ev[N];
+	static struct hk_enqueue_event ev[N];
 	static struct outcome o[N];
 	static char keys[N][32];
-	struct hk_store_event a, b, c, d;
+	struct hk_enqueue_event a, b, c, d;
 	struct outcome oa, ob, oc, od;
 	char got[256];
 	size_t glen = sizeof(got);
 	int before, bad = 0;
 
 	HK_CHECK(wait_up(0, 1, 3000));
-	HK_CHECK(!hk_store_redis_up());
+	HK_CHECK(!hk_enqueue_redis_up());
 	make_event(&a, 0, "inbox-key");
 	store_one(&a, &oa, 3000);
 	HK_CHECK(oa.calls == 1 && oa.sync == 0);
-	HK_CHECK(oa.result == HK_STORE_STORED && oa.fallback == 1);
+	HK_CHECK(oa.result == HK_ENQUEUE_STORED && oa.fallback == 1);
 	HK_CHECK_STR(oa.id, a.id);
 	HK_CHECK(inbox_body(a.id, got, &glen) == 1);
 	HK_CHECK(glen == BODY_LEN && memcmp(got, body_bytes, BODY_LEN) == 0);
 
 	make_event(&b, 0, "inbox-key");
 	store_one(&b, &ob, 3000);
-	HK_CHECK(ob.result == HK_STORE_DUPLICATE && ob.fallback == 1);
+	HK_CHECK(ob.result == HK_ENQUEUE_DUPLICATE && ob.fallback == 1);
 	HK_CHECK_STR(ob.id, a.id);
 	glen = sizeof(got);
 	HK_CHECK(inbox_body(b.id, got, &glen) == 0);
@@ -400,8 +400,8 @@ test_inbox(void)
 	make_event(&d, 1, NULL);
 	store_one(&c, &oc, 3000);
 	store_one(&d, &od, 3000);
-	HK_CHECK(oc.result == HK_STORE_STORED && od.result
-	    == HK_STORE_STORED);
+	HK_CHECK(oc.result == HK_ENQUEUE_STORED && od.result
+	    == HK_ENQUEUE_STORED);
 	HK_CHECK(oc.fallback == 1 && od.fallback == 1);
 
 	/* A burst: batched, with duplicates inside one batch. */
@@ -416,65 +416,65 @@ test_inbox(void)
 		int dup = i >= 60;
 
 		if (o[i].calls != 1 || o[i].fallback != 1 || o[i].result
-		    != (dup ? HK_STORE_DUPLICATE : HK_STORE_STORED))
+		    != (dup ? HK_ENQUEUE_DUPLICATE : HK_ENQUEUE_STORED))
 			bad++;
 		if (dup && strcmp(o[i].id, ev[i - 60].id) != 0)
 			bad++;
 	}
 	HK_CHECK(bad == 0);
-	HK_CHECK(hk_store_inflight() == 0);
+	HK_CHECK(hk_enqueue_inflight() == 0);
 }
 
 /* Redis accepts and never answers: the connect times out into the inbox. */
 static void
 test_redis_hangs(void)
 {
-	struct hk_store_event a;
+	struct hk_enqueue_event a;
 	struct outcome oa;
 	uint64_t t0 = hk_clock_mono_ns();
 
 	make_event(&a, 0, NULL);
 	store_one(&a, &oa, 3000);
-	HK_CHECK(oa.calls == 1 && oa.result == HK_STORE_STORED);
+	HK_CHECK(oa.calls == 1 && oa.result == HK_ENQUEUE_STORED);
 	HK_CHECK(oa.fallback == 1);
 	HK_CHECK((hk_clock_mono_ns() - t0) / 1000000u < 1000);
-	HK_CHECK(!hk_store_redis_up());
+	HK_CHECK(!hk_enqueue_redis_up());
 }
 
 static void
 test_both_down(void)
 {
-	struct hk_store_event a;
+	struct hk_enqueue_event a;
 	struct outcome oa;
 
 	make_event(&a, 0, "down-key");
 	store_one(&a, &oa, 8000);
 	HK_CHECK(oa.calls == 1 && oa.sync == 0);
-	HK_CHECK(oa.result == HK_STORE_UNAVAILABLE);
-	HK_CHECK(hk_store_inflight() == 0);
-	HK_CHECK(!hk_store_redis_up() && !hk_store_pg_up());
+	HK_CHECK(oa.result == HK_ENQUEUE_UNAVAILABLE);
+	HK_CHECK(hk_enqueue_inflight() == 0);
+	HK_CHECK(!hk_enqueue_redis_up() && !hk_enqueue_pg_up());
 	/* Known down now: refused at once, still from the loop. */
 	make_event(&a, 0, "down-key");
 	store_one(&a, &oa, 1000);
 	HK_CHECK(oa.calls == 1 && oa.sync == 0);
-	HK_CHECK(oa.result == HK_STORE_UNAVAILABLE);
+	HK_CHECK(oa.result == HK_ENQUEUE_UNAVAILABLE);
 }
 
 /* Shutdown with requests in flight: each answered exactly once. */
 static void
 test_shutdown_pending(void)
 {
-	struct hk_store_event ev[5];
+	struct hk_enqueue_event ev[5];
 	struct outcome o[5];
 
 	for (int i = 0; i < 5; i++) {
 		make_event(&ev[i], 0, NULL);
 		submit(&ev[i], &o[i]);
 	}
-	hk_store_shutdown();
+	hk_enqueue_shutdown();
 	for (int i = 0; i < 5; i++)
 		HK_CHECK(o[i].calls == 1);
-	HK_CHECK(hk_store_inflight() == 0);
+	HK_CHECK(hk_enqueue_inflight() == 0);
 }
 
 /*
@@ -485,7 +485,7 @@ test_shutdown_pending(void)
 static void
 test_redis_error_reply(void)
 {
-	struct hk_store_event a, b;
+	struct hk_enqueue_event a, b;
 	struct outcome oa, ob;
 	char saved[128];
 	redisReply *r;
@@ -495,9 +495,9 @@ test_redis_error_reply(void)
 	freeReplyObject(redisCommand(rsync, "SET %s x", stream));
 	make_event(&a, 0, "key-wrongtype");
 	store_one(&a, &oa, 3000);
-	HK_CHECK(oa.calls == 1 && oa.result == HK_STORE_STORED);
+	HK_CHECK(oa.calls == 1 && oa.result == HK_ENQUEUE_STORED);
 	HK_CHECK(oa.fallback == 1);
-	HK_CHECK(hk_store_redis_up());
+	HK_CHECK(hk_enqueue_redis_up());
 	/* XADD failed before SET: no key was left behind. */
 	r = redisCommand(rsync, "EXISTS %sdedup:%s:key-wrongtype", prefix,
 	    src_names[0]);
@@ -507,7 +507,7 @@ test_redis_error_reply(void)
 	freeReplyObject(redisCommand(rsync, "RENAME %s %s", saved, stream));
 	make_event(&b, 0, "key-after-wrongtype");
 	store_one(&b, &ob, 3000);
-	HK_CHECK(ob.result == HK_STORE_STORED && ob.fallback == 0);
+	HK_CHECK(ob.result == HK_ENQUEUE_STORED && ob.fallback == 0);
 	HK_CHECK(stream_count(b.id, NULL, NULL) == 1);
 }
 
@@ -515,7 +515,7 @@ test_redis_error_reply(void)
 static void
 test_redis_auth_select(void)
 {
-	struct hk_store_event a;
+	struct hk_enqueue_event a;
 	struct outcome oa;
 	char got[256];
 	size_t glen = sizeof(got);
@@ -523,7 +523,7 @@ test_redis_auth_select(void)
 	HK_CHECK(wait_up(1, 1, 3000));
 	make_event(&a, 0, "key-auth");
 	store_one(&a, &oa, 3000);
-	HK_CHECK(oa.result == HK_STORE_STORED && oa.fallback == 0);
+	HK_CHECK(oa.result == HK_ENQUEUE_STORED && oa.fallback == 0);
 	freeReplyObject(redisCommand(rsync, "SELECT 3"));
 	HK_CHECK(stream_count(a.id, got, &glen) == 1);
 	HK_CHECK(glen == BODY_LEN && memcmp(got, body_bytes, BODY_LEN) == 0);
@@ -535,13 +535,13 @@ test_redis_auth_select(void)
 static void
 test_redis_auth_refused(void)
 {
-	struct hk_store_event a;
+	struct hk_enqueue_event a;
 	struct outcome oa;
 
 	make_event(&a, 0, NULL);
 	store_one(&a, &oa, 3000);
-	HK_CHECK(oa.result == HK_STORE_STORED && oa.fallback == 1);
-	HK_CHECK(!hk_store_redis_up());
+	HK_CHECK(oa.result == HK_ENQUEUE_STORED && oa.fallback == 1);
+	HK_CHECK(!hk_enqueue_redis_up());
 }
 
 static int
@@ -601,7 +601,7 @@ main(void)
 	redis_url = getenv("HK_TEST_REDIS_URL");
 	pg_url = getenv("HK_TEST_PG_URL");
 	if (redis_url == NULL || pg_url == NULL || !*redis_url || !*pg_url) {
-		printf("SKIP test_store: no HK_TEST_REDIS_URL\n");
+		printf("SKIP test_enqueue: no HK_TEST_REDIS_URL\n");
 		return hk_unit_done();
 	}
 	rurl = strdup(redis_url);
@@ -616,13 +616,13 @@ main(void)
 	}
 	base = event_base_new();
 	if (connect_checkers() != HK_OK || ensure_schema(purl) != HK_OK) {
-		printf("FAIL test_store: cannot reach %s or %s\n", redis_url,
+		printf("FAIL test_enqueue: cannot reach %s or %s\n", redis_url,
 		    pg_url);
 		return 1;
 	}
 
 	make_conf(&conf, rurl, purl, 200);
-	HK_CHECK(hk_store_init(base, &conf) == HK_OK);
+	HK_CHECK(hk_enqueue_init(base, &conf) == HK_OK);
 	HK_RUN(test_redis_stored_then_duplicate);
 	HK_RUN(test_redis_pipelined);
 	HK_RUN(test_redis_noscript);
@@ -637,39 +637,39 @@ main(void)
 	snprintf(authurl, sizeof(authurl), "redis://%s:p%%40ss%%3Aw%%2Frd@"
 	    "%s:%d/3", src_names[0], checker_host, checker_port);
 	make_conf(&conf, authurl, purl, 200);
-	hk_store_init(base, &conf);
+	hk_enqueue_init(base, &conf);
 	HK_RUN(test_redis_auth_select);
-	hk_store_shutdown();
+	hk_enqueue_shutdown();
 	snprintf(authurl, sizeof(authurl), "redis://%s:wrong@%s:%d",
 	    src_names[0], checker_host, checker_port);
 	make_conf(&conf, authurl, purl, 200);
-	hk_store_init(base, &conf);
+	hk_enqueue_init(base, &conf);
 	wait_up(0, 1, 3000);
 	HK_RUN(test_redis_auth_refused);
-	hk_store_shutdown();
+	hk_enqueue_shutdown();
 	freeReplyObject(redisCommand(rsync, "ACL DELUSER %s", src_names[0]));
 
 	snprintf(closed_redis, sizeof(closed_redis), "redis://127.0.0.1:%d/0",
 	    closed_port());
 	make_conf(&conf, closed_redis, purl, 200);
-	hk_store_init(base, &conf);
+	hk_enqueue_init(base, &conf);
 	HK_RUN(test_inbox);
-	hk_store_shutdown();
+	hk_enqueue_shutdown();
 
 	snprintf(hole, sizeof(hole), "redis://127.0.0.1:%d", blackhole_port());
 	make_conf(&conf, hole, purl, 200);
-	hk_store_init(base, &conf);
+	hk_enqueue_init(base, &conf);
 	wait_up(0, 1, 3000);
 	HK_RUN(test_redis_hangs);
-	hk_store_shutdown();
+	hk_enqueue_shutdown();
 	close(blackhole_fd);
 
 	snprintf(closed_pg, sizeof(closed_pg), "postgresql://hookd@127.0.0.1:"
 	    "%d/hookd", closed_port());
 	make_conf(&conf, closed_redis, closed_pg, 200);
-	hk_store_init(base, &conf);
+	hk_enqueue_init(base, &conf);
 	HK_RUN(test_both_down);
-	hk_store_shutdown();
+	hk_enqueue_shutdown();
 
 	cleanup();
 	redisFree(rsync);

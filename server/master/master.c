@@ -32,14 +32,11 @@
 #include "child.h"
 #include "clock.h"
 #include "core.h"
-#include "delivery.h"
-#include "ingest.h"
 #include "listen.h"
 #include "log.h"
 #include "master.h"
 #include "migrate.h"
 #include "ratelimit.h"
-#include "stats.h"
 
 #define HK_MASTER_TICK_MS      100
 #define HK_MASTER_MAX_SOCKETS  64

@@ -48,25 +48,7 @@ int hk_confcheck_visible(const char *s, char *why, size_t whylen);
 /* No control characters: file names. */
 int hk_confcheck_text(const char *s, char *why, size_t whylen);
 
-/*
- * An address block "10.0.0.0/8" or "fd00::/8"; a bare address means the
- * one host.  hk_confcheck_cidr_parse fills family (AF_INET or AF_INET6),
- * addr (4 or 16 bytes, network order) and bits; the delivery worker uses it
- * to read delivery.allow and delivery.deny exactly as the loader checked
- * them.  Host bits set below the prefix length are an error, since
- * "10.0.0.1/8" is more likely a typo than an intent.
- */
-struct hk_cidr {
-	int           family;
-	unsigned char addr[16];
-	int           bits;
-};
-
-int hk_confcheck_cidr_parse(const char *s, struct hk_cidr *out, char *why,
-    size_t whylen);
+/* An address block "10.0.0.0/8" or "fd00::/8" (cidr.h). */
 int hk_confcheck_cidr(const char *s, char *why, size_t whylen);
-/* 1 if the len-byte address a (AF_INET: 4, AF_INET6: 16) lies inside c. */
-int hk_confcheck_cidr_match(const struct hk_cidr *c, int family,
-    const unsigned char *a);
 
 #endif /* HK_CONFCHECK_H */

@@ -1,5 +1,5 @@
 """
-test_store_c.py - run the C test of worker/store.c (tests/unit/test_store.c)
+test_enqueue_c.py - run the C test of worker/ingest/enqueue.c (tests/unit/test_enqueue.c)
 against the session's real Redis and PostgreSQL; on its own, without them,
 that binary only reports a skip.
 """
@@ -10,11 +10,11 @@ import subprocess
 import harness
 
 
-def test_store_c_against_real_servers(redis_server, pg_server):
+def test_enqueue_c_against_real_servers(redis_server, pg_server):
     # The unit binary of the same build as the hookd under test.
     bindir = harness.bin_dir()
     build = "build/asan" if "asan" in bindir else "build/release"
-    exe = os.path.join(harness.REPO, build, "tests", "test_store")
+    exe = os.path.join(harness.REPO, build, "tests", "test_enqueue")
     env = dict(os.environ, HK_TEST_REDIS_URL=redis_server.url,
                HK_TEST_PG_URL=pg_server.url)
     r = subprocess.run([exe], cwd=harness.REPO, env=env, capture_output=True,

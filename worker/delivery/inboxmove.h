@@ -1,5 +1,5 @@
 /*
- * inmove.h - the inbox mover: events that ingest put in the PostgreSQL
+ * inboxmove.h - the inbox mover: events that ingest put in the PostgreSQL
  * inbox while Redis was down go into the stream once it is back.
  *
  * Oldest first, in batches, each in one transaction on a connection of its
@@ -8,19 +8,19 @@
  * the same row at once; a crash between the script and the COMMIT leaves
  * the row to be moved again (same id: at-least-once).
  */
-#ifndef HK_INMOVE_H
-#define HK_INMOVE_H
+#ifndef HK_INBOXMOVE_H
+#define HK_INBOXMOVE_H
 
 #include "config.h"
 #include "dlredis.h"
 
 struct event_base;
 
-int  hk_inmove_init(struct event_base *base, const struct hk_conf *conf,
+int  hk_inboxmove_init(struct event_base *base, const struct hk_conf *conf,
     struct hk_dlredis *redis, const char *stream);
 /* Look at the inbox now (called periodically). */
-void hk_inmove_kick(void);
-void hk_inmove_stop(void);
-void hk_inmove_shutdown(void);
+void hk_inboxmove_kick(void);
+void hk_inboxmove_stop(void);
+void hk_inboxmove_shutdown(void);
 
 #endif

@@ -240,12 +240,12 @@ hk_ctl_send_headers(struct hk_ctl_send *s, const char *body, size_t len)
 		return HK_ERROR;
 	}
 	hk_uuid_format(uuid, id);
-	if (hk_sign_request(s->src, NULL, (const unsigned char *)body, len,
-	    time(NULL), id, hk_ctl_send_emit, s) != HK_OK) {
+	if (hk_sign_request(&s->src->verify, NULL,
+	    (const unsigned char *)body, len, time(NULL), id, hk_ctl_send_emit, s) != HK_OK) {
 		if (!s->failed)
 			fprintf(stderr, "hookctl: cannot sign for source %s "
 			    "(scheme %s): check its secrets\n", s->src->name,
-			    hk_conf_scheme_name(s->src->scheme));
+			    hk_verify_scheme_name(s->src->verify.scheme));
 		return HK_ERROR;
 	}
 	/* A fresh key per send, so that sending twice is two events. */

@@ -1,5 +1,5 @@
 /*
- * conn.c - HTTP/1.1 connections of the ingest port (see conn.h).
+ * httpconn.c - HTTP/1.1 connections of the ingest port (see httpconn.h).
  *
  * Buffers: a connection reads into one buffer that grows to what the
  * request needs (head, then Content-Length or the chunked body decoded in
@@ -24,26 +24,26 @@
 #include <event2/event.h>
 
 #include "clock.h"
-#include "conn.h"
+#include "httpconn.h"
 #include "core.h"
 #include "log.h"
 
-#define HK_CONN_INITIAL_BUF  4096
-#define HK_CONN_LINGER_MS    2000
-#define HK_CONN_LINGERING    (HK_CONN_CLOSING + 1)
-#define HK_CONN_DEAD         (HK_CONN_CLOSING + 2)	/* close on next turn */
+#define HK_HTTPCONN_INITIAL_BUF  4096
+#define HK_HTTPCONN_LINGER_MS    2000
+#define HK_HTTPCONN_LINGERING    (HK_HTTPCONN_CLOSING + 1)
+#define HK_HTTPCONN_DEAD         (HK_HTTPCONN_CLOSING + 2)	/* close on next turn */
 
-static void hk_conn_read_cb(evutil_socket_t fd, short what, void *arg);
-static void hk_conn_write_cb(evutil_socket_t fd, short what, void *arg);
-static void hk_conn_timeout_cb(evutil_socket_t fd, short what, void *arg);
-static void hk_conn_process(struct hk_conn *c);
-static void hk_conn_close(struct hk_conn *c);
+static void hk_httpconn_read_cb(evutil_socket_t fd, short what, void *arg);
+static void hk_httpconn_write_cb(evutil_socket_t fd, short what, void *arg);
+static void hk_httpconn_timeout_cb(evutil_socket_t fd, short what, void *arg);
+static void hk_httpconn_process(struct hk_httpconn *c);
+static void hk_httpconn_close(struct hk_httpconn *c);
 
 /* The server of a connection; one per worker process. */
-static struct hk_conn_server *hk_conn_srv;
+static struct hk_httpconn_server *hk_httpconn_srv;
 
 static void
-hk_conn_arm(struct hk_conn *c, int ms)
+hk_httpconn_arm(struct hk_httpconn *c, int ms)
 {
 	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
@@ -51,12 +51,12 @@ hk_conn_arm(struct hk_conn *c, int ms)
 }
 
 /*
- * hk_conn_rebase - the buffer moved to p, and so does everything the
+ * hk_httpconn_rebase - the buffer moved to p, and so does everything the
  * parsed head points at, the target, header names and values, and the
  * body.  Offsets, not the old pointers, which may no longer be used.
  */
 static void
-hk_conn_rebase(struct hk_conn *c, char *p, const size_t *off)
+hk_httpconn_rebase(struct hk_httpconn *c, char *p, const size_t *off)
 {
 	struct hk_http_req *r = &c->req;
 	int i;
@@ -70,7 +70,7 @@ hk_conn_rebase(struct hk_conn *c, char *p, const size_t *off)
 }
 
 static int
-hk_conn_grow(struct hk_conn *c, size_t need)
+hk_httpconn_grow(struct hk_httpconn *c, size_t need)
 {
 	struct hk_http_req *r = &c->req;
 	size_t cap = c->in_cap, off[2 + 2 * HK_HTTP_MAX_HEADERS];
@@ -95,17 +95,17 @@ hk_conn_grow(struct hk_conn *c, size_t need)
 		return HK_ERROR;
 	}
 	if (parsed)
-		hk_conn_rebase(c, p, off);
+		hk_httpconn_rebase(c, p, off);
 	c->in = p;
 	c->in_cap = cap;
 	return HK_OK;
 }
 
 static void
-hk_conn_accept_cb(evutil_socket_t lfd, short what, void *arg)
+hk_httpconn_accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
-	struct hk_conn_server *srv = arg;
-	struct hk_conn *c;
+	struct hk_httpconn_server *srv = arg;
+	struct hk_httpconn *c;
 	int fd, one = 1;
 
 	while (srv->nconns < srv->max_conns) {
@@ -118,25 +118,25 @@ hk_conn_accept_cb(evutil_socket_t lfd, short what, void *arg)
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		if ((c = calloc(1, sizeof(*c))) == NULL
-		    || (c->in = malloc(HK_CONN_INITIAL_BUF)) == NULL) {
+		    || (c->in = malloc(HK_HTTPCONN_INITIAL_BUF)) == NULL) {
 			hk_log_error("out of memory for a connection");
 			free(c);
 			close(fd);
 			return;
 		}
 		c->fd = fd;
-		c->in_cap = HK_CONN_INITIAL_BUF;
-		c->phase = HK_CONN_IDLE;
+		c->in_cap = HK_HTTPCONN_INITIAL_BUF;
+		c->phase = HK_HTTPCONN_IDLE;
 		c->t_start_ns = hk_clock_mono_ns();
 		c->rev = event_new(srv->base, fd, EV_READ | EV_PERSIST,
-		    hk_conn_read_cb, c);
+		    hk_httpconn_read_cb, c);
 		c->wev = event_new(srv->base, fd, EV_WRITE | EV_PERSIST,
-		    hk_conn_write_cb, c);
-		c->tev = evtimer_new(srv->base, hk_conn_timeout_cb, c);
+		    hk_httpconn_write_cb, c);
+		c->tev = evtimer_new(srv->base, hk_httpconn_timeout_cb, c);
 		TAILQ_INSERT_TAIL(&srv->conns, c, link);
 		srv->nconns++;
 		event_add(c->rev, NULL);
-		hk_conn_arm(c, srv->header_timeout_ms);
+		hk_httpconn_arm(c, srv->header_timeout_ms);
 	}
 	/* At the limit: stop accepting, so new connections wait in the
 	 * kernel's queue instead of costing us memory. */
@@ -147,26 +147,26 @@ hk_conn_accept_cb(evutil_socket_t lfd, short what, void *arg)
 }
 
 int
-hk_conn_server_init(struct hk_conn_server *srv, struct event_base *base,
-    int fd, const struct hk_conn_ops *ops)
+hk_httpconn_server_init(struct hk_httpconn_server *srv, struct event_base *base,
+    int fd, const struct hk_httpconn_ops *ops)
 {
 	srv->base = base;
 	srv->fd = fd;
 	srv->ops = ops;
 	TAILQ_INIT(&srv->conns);
 	srv->accept_ev = event_new(base, fd, EV_READ | EV_PERSIST,
-	    hk_conn_accept_cb, srv);
+	    hk_httpconn_accept_cb, srv);
 	if (srv->accept_ev == NULL || event_add(srv->accept_ev, NULL) == -1)
 		return HK_ERROR;
 	srv->accepting = 1;
-	hk_conn_srv = srv;
+	hk_httpconn_srv = srv;
 	return HK_OK;
 }
 
 void
-hk_conn_server_stop(struct hk_conn_server *srv)
+hk_httpconn_server_stop(struct hk_httpconn_server *srv)
 {
-	struct hk_conn *c, *next;
+	struct hk_httpconn *c, *next;
 
 	if (srv->accept_ev != NULL) {
 		event_free(srv->accept_ev);
@@ -176,39 +176,39 @@ hk_conn_server_stop(struct hk_conn_server *srv)
 	srv->max_conns = 0;
 	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, link);
-		if (c->phase == HK_CONN_IDLE && c->in_len == 0)
-			hk_conn_close(c);
+		if (c->phase == HK_HTTPCONN_IDLE && c->in_len == 0)
+			hk_httpconn_close(c);
 	}
 }
 
 int
-hk_conn_server_busy(const struct hk_conn_server *srv)
+hk_httpconn_server_busy(const struct hk_httpconn_server *srv)
 {
-	const struct hk_conn *c;
+	const struct hk_httpconn *c;
 	int n = 0;
 
 	TAILQ_FOREACH(c, &srv->conns, link)
-		if (c->phase != HK_CONN_IDLE && c->phase != HK_CONN_LINGERING)
+		if (c->phase != HK_HTTPCONN_IDLE && c->phase != HK_HTTPCONN_LINGERING)
 			n++;
 	return n;
 }
 
 void
-hk_conn_server_free(struct hk_conn_server *srv)
+hk_httpconn_server_free(struct hk_httpconn_server *srv)
 {
-	struct hk_conn *c;
+	struct hk_httpconn *c;
 
 	while ((c = TAILQ_FIRST(&srv->conns)) != NULL)
-		hk_conn_close(c);
+		hk_httpconn_close(c);
 	if (srv->accept_ev != NULL)
 		event_free(srv->accept_ev);
 	srv->accept_ev = NULL;
 }
 
 static void
-hk_conn_close(struct hk_conn *c)
+hk_httpconn_close(struct hk_httpconn *c)
 {
-	struct hk_conn_server *srv = hk_conn_srv;
+	struct hk_httpconn_server *srv = hk_httpconn_srv;
 
 	TAILQ_REMOVE(&srv->conns, c, link);
 	srv->nconns--;
@@ -227,43 +227,43 @@ hk_conn_close(struct hk_conn *c)
 }
 
 /*
- * hk_conn_close_soon - close from the event loop, not from under a caller
- * that still holds the connection (hk_conn_respond's callers do).
+ * hk_httpconn_close_soon - close from the event loop, not from under a caller
+ * that still holds the connection (hk_httpconn_respond's callers do).
  */
 static void
-hk_conn_close_soon(struct hk_conn *c)
+hk_httpconn_close_soon(struct hk_httpconn *c)
 {
 	struct timeval zero = { 0, 0 };
 
-	c->phase = HK_CONN_DEAD;
+	c->phase = HK_HTTPCONN_DEAD;
 	event_del(c->rev);
 	event_del(c->wev);
 	evtimer_add(c->tev, &zero);
 }
 
-/* hk_conn_linger - stop writing, drain what the client still sends. */
+/* hk_httpconn_linger - stop writing, drain what the client still sends. */
 static void
-hk_conn_linger(struct hk_conn *c)
+hk_httpconn_linger(struct hk_httpconn *c)
 {
 	shutdown(c->fd, SHUT_WR);
-	c->phase = HK_CONN_LINGERING;
+	c->phase = HK_HTTPCONN_LINGERING;
 	event_del(c->wev);
 	event_add(c->rev, NULL);
-	hk_conn_arm(c, HK_CONN_LINGER_MS);
+	hk_httpconn_arm(c, HK_HTTPCONN_LINGER_MS);
 }
 
-/* hk_conn_next - the answer is out: next request, or close. */
+/* hk_httpconn_next - the answer is out: next request, or close. */
 static void
-hk_conn_next(struct hk_conn *c)
+hk_httpconn_next(struct hk_httpconn *c)
 {
 	size_t consumed;
 
-	if (c->phase == HK_CONN_CLOSING) {
-		hk_conn_linger(c);
+	if (c->phase == HK_HTTPCONN_CLOSING) {
+		hk_httpconn_linger(c);
 		return;
 	}
-	if (!c->keep_alive || hk_conn_srv->max_conns == 0) {
-		hk_conn_close_soon(c);
+	if (!c->keep_alive || hk_httpconn_srv->max_conns == 0) {
+		hk_httpconn_close_soon(c);
 		return;
 	}
 	consumed = c->req.head_len + (c->req.chunked ? c->chunk.raw
@@ -276,18 +276,18 @@ hk_conn_next(struct hk_conn *c)
 	c->sent_continue = 0;
 	c->data = NULL;
 	memset(&c->chunk, 0, sizeof(c->chunk));
-	c->phase = HK_CONN_IDLE;
+	c->phase = HK_HTTPCONN_IDLE;
 	c->t_start_ns = hk_clock_mono_ns();
 	c->t_head_ns = c->t_body_ns = c->t_respond_ns = 0;
 	event_add(c->rev, NULL);
-	hk_conn_arm(c, hk_conn_srv->header_timeout_ms);
+	hk_httpconn_arm(c, hk_httpconn_srv->header_timeout_ms);
 	if (c->in_len > 0)
-		hk_conn_process(c);	/* a pipelined request */
+		hk_httpconn_process(c);	/* a pipelined request */
 }
 
-/* hk_conn_flush - write what is queued; HK_AGAIN when the socket is full. */
+/* hk_httpconn_flush - write what is queued; HK_AGAIN when the socket is full. */
 static int
-hk_conn_flush(struct hk_conn *c)
+hk_httpconn_flush(struct hk_httpconn *c)
 {
 	ssize_t n;
 
@@ -308,31 +308,31 @@ hk_conn_flush(struct hk_conn *c)
 }
 
 static void
-hk_conn_send(struct hk_conn *c)
+hk_httpconn_send(struct hk_httpconn *c)
 {
-	switch (hk_conn_flush(c)) {
+	switch (hk_httpconn_flush(c)) {
 	case HK_OK:
 		event_del(c->wev);
-		hk_conn_next(c);
+		hk_httpconn_next(c);
 		return;
 	case HK_AGAIN:
 		event_add(c->wev, NULL);
-		hk_conn_arm(c, hk_conn_srv->body_timeout_ms);
+		hk_httpconn_arm(c, hk_httpconn_srv->body_timeout_ms);
 		return;
 	default:
-		hk_conn_close_soon(c);
+		hk_httpconn_close_soon(c);
 		return;
 	}
 }
 
 static void
-hk_conn_write_cb(evutil_socket_t fd, short what, void *arg)
+hk_httpconn_write_cb(evutil_socket_t fd, short what, void *arg)
 {
-	hk_conn_send(arg);
+	hk_httpconn_send(arg);
 }
 
 void
-hk_conn_respond(struct hk_conn *c, int status, const char *headers,
+hk_httpconn_respond(struct hk_httpconn *c, int status, const char *headers,
     const char *body, size_t body_len)
 {
 	uint64_t now = hk_clock_mono_ns();
@@ -341,15 +341,15 @@ hk_conn_respond(struct hk_conn *c, int status, const char *headers,
 
 	if (c->t_respond_ns == 0)
 		c->t_respond_ns = now;
-	if (!c->keep_alive && c->phase != HK_CONN_CLOSING)
-		c->phase = HK_CONN_WRITING;
+	if (!c->keep_alive && c->phase != HK_HTTPCONN_CLOSING)
+		c->phase = HK_HTTPCONN_WRITING;
 	need = 512 + (headers ? strlen(headers) : 0) + body_len;
 	if (need > c->out_cap) {
 		free(c->out);
 		if ((c->out = malloc(need)) == NULL) {
 			hk_log_error("out of memory for an answer");
 			c->out_cap = 0;
-			hk_conn_close_soon(c);
+			hk_httpconn_close_soon(c);
 			return;
 		}
 		c->out_cap = need;
@@ -360,20 +360,20 @@ hk_conn_respond(struct hk_conn *c, int status, const char *headers,
 	    "X-Response-Time: %.3fms\r\n"
 	    "%s%s\r\n", status, hk_http_reason(status), body_len,
 	    (double)(c->t_respond_ns - c->t_start_ns) / 1e6,
-	    c->keep_alive && c->phase != HK_CONN_CLOSING ? ""
+	    c->keep_alive && c->phase != HK_HTTPCONN_CLOSING ? ""
 	    : "Connection: close\r\n", headers ? headers : "");
 	memcpy(c->out + n, body, body_len);
 	c->out_len = (size_t)n + body_len;
 	c->out_pos = 0;
 	c->responded = 1;
-	if (c->phase != HK_CONN_CLOSING)
-		c->phase = HK_CONN_WRITING;
-	hk_conn_srv->ops->done(c, status);
-	hk_conn_send(c);
+	if (c->phase != HK_HTTPCONN_CLOSING)
+		c->phase = HK_HTTPCONN_WRITING;
+	hk_httpconn_srv->ops->done(c, status);
+	hk_httpconn_send(c);
 }
 
 void
-hk_conn_error(struct hk_conn *c, int status, const char *code,
+hk_httpconn_error(struct hk_httpconn *c, int status, const char *code,
     const char *message, const char *headers)
 {
 	char body[512];
@@ -381,51 +381,51 @@ hk_conn_error(struct hk_conn *c, int status, const char *code,
 
 	/* A request refused before its body was read cannot be followed by
 	 * another on this connection: the rest of the body is in the way. */
-	if (c->phase == HK_CONN_HEAD || c->phase == HK_CONN_BODY
-	    || c->phase == HK_CONN_IDLE) {
+	if (c->phase == HK_HTTPCONN_HEAD || c->phase == HK_HTTPCONN_BODY
+	    || c->phase == HK_HTTPCONN_IDLE) {
 		c->keep_alive = 0;
-		c->phase = HK_CONN_CLOSING;
+		c->phase = HK_HTTPCONN_CLOSING;
 		event_del(c->rev);
 		evtimer_del(c->tev);
 	}
 	n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"message\":\"%s\"}",
 	    code, message);
-	hk_conn_respond(c, status, headers, body, (size_t)n);
+	hk_httpconn_respond(c, status, headers, body, (size_t)n);
 }
 
 static void
-hk_conn_timeout_cb(evutil_socket_t fd, short what, void *arg)
+hk_httpconn_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct hk_conn *c = arg;
+	struct hk_httpconn *c = arg;
 
 	switch (c->phase) {
-	case HK_CONN_HEAD:
-		hk_conn_error(c, 408, "request_timeout", "the request headers "
+	case HK_HTTPCONN_HEAD:
+		hk_httpconn_error(c, 408, "request_timeout", "the request headers "
 		    "did not arrive within the header timeout", NULL);
 		return;
-	case HK_CONN_BODY:
-		hk_conn_error(c, 408, "request_timeout", "the request body did "
+	case HK_HTTPCONN_BODY:
+		hk_httpconn_error(c, 408, "request_timeout", "the request body did "
 		    "not arrive within the body timeout", NULL);
 		return;
 	default:
 		/* Idle, a client that does not read, or lingering done. */
-		hk_conn_close(c);
+		hk_httpconn_close(c);
 		return;
 	}
 }
 
 static void
-hk_conn_read_cb(evutil_socket_t fd, short what, void *arg)
+hk_httpconn_read_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct hk_conn *c = arg;
+	struct hk_httpconn *c = arg;
 	char drop[4096];
 	ssize_t n;
 
-	if (c->phase == HK_CONN_LINGERING) {
+	if (c->phase == HK_HTTPCONN_LINGERING) {
 		while ((n = read(fd, drop, sizeof(drop))) > 0)
 			;
 		if (n == 0 || (errno != EAGAIN && errno != EINTR))
-			hk_conn_close(c);
+			hk_httpconn_close(c);
 		return;
 	}
 	/*
@@ -435,17 +435,17 @@ hk_conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	 * One that does send (a pipelined request, its FIN) finds its bytes
 	 * left in the kernel until the answer is out, as they always were; the
 	 * event comes off now, so as not to fire on every turn, and
-	 * hk_conn_next puts it back.
+	 * hk_httpconn_next puts it back.
 	 */
-	if (c->phase != HK_CONN_IDLE && c->phase != HK_CONN_HEAD
-	    && c->phase != HK_CONN_BODY) {
+	if (c->phase != HK_HTTPCONN_IDLE && c->phase != HK_HTTPCONN_HEAD
+	    && c->phase != HK_HTTPCONN_BODY) {
 		event_del(c->rev);
 		return;
 	}
 	for (;;) {
 		if (c->in_len == c->in_cap
-		    && hk_conn_grow(c, c->in_cap * 2) != HK_OK) {
-			hk_conn_close(c);
+		    && hk_httpconn_grow(c, c->in_cap * 2) != HK_OK) {
+			hk_httpconn_close(c);
 			return;
 		}
 		n = read(fd, c->in + c->in_len, c->in_cap - c->in_len);
@@ -456,21 +456,21 @@ hk_conn_read_cb(evutil_socket_t fd, short what, void *arg)
 			continue;
 		}
 		if (n == 0) {
-			hk_conn_close(c);	/* client closed */
+			hk_httpconn_close(c);	/* client closed */
 			return;
 		}
 		if (errno == EINTR)
 			continue;
 		if (errno == EAGAIN)
 			break;
-		hk_conn_close(c);
+		hk_httpconn_close(c);
 		return;
 	}
-	hk_conn_process(c);
+	hk_httpconn_process(c);
 }
 
 static void
-hk_conn_continue(struct hk_conn *c)
+hk_httpconn_continue(struct hk_httpconn *c)
 {
 	static const char msg[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -482,12 +482,12 @@ hk_conn_continue(struct hk_conn *c)
 }
 
 /*
- * hk_conn_terminate - NUL-terminate the target and every header name and
+ * hk_httpconn_terminate - NUL-terminate the target and every header name and
  * value in place (over the ':' and the white space or CR after them), so the
  * layers above can use them as C strings.
  */
 static void
-hk_conn_terminate(struct hk_conn *c)
+hk_httpconn_terminate(struct hk_httpconn *c)
 {
 	struct hk_http_req *r = &c->req;
 
@@ -499,11 +499,11 @@ hk_conn_terminate(struct hk_conn *c)
 	}
 }
 
-/* hk_conn_head - the head is in: check it, then wait for the body. */
+/* hk_httpconn_head - the head is in: check it, then wait for the body. */
 static int
-hk_conn_head(struct hk_conn *c)
+hk_httpconn_head(struct hk_httpconn *c)
 {
-	struct hk_conn_server *srv = hk_conn_srv;
+	struct hk_httpconn_server *srv = hk_httpconn_srv;
 	int status;
 	const char *why;
 
@@ -512,37 +512,37 @@ hk_conn_head(struct hk_conn *c)
 	case HK_AGAIN:
 		return HK_AGAIN;
 	case HK_ERROR:
-		hk_conn_error(c, status, status == 431 ? "headers_too_large"
+		hk_httpconn_error(c, status, status == 431 ? "headers_too_large"
 		    : "bad_request", why, NULL);
 		return HK_ERROR;
 	}
 	c->t_head_ns = hk_clock_mono_ns();
-	hk_conn_terminate(c);
+	hk_httpconn_terminate(c);
 	c->keep_alive = c->req.keep_alive;
 	c->body = c->in + c->req.head_len;
 	if (c->req.content_length > (int64_t)srv->max_body) {
-		hk_conn_error(c, 413, "payload_too_large", "the request body is "
+		hk_httpconn_error(c, 413, "payload_too_large", "the request body is "
 		    "larger than limits.max_body_bytes", NULL);
 		return HK_ERROR;
 	}
-	c->phase = HK_CONN_BODY;
+	c->phase = HK_HTTPCONN_BODY;
 	srv->ops->head(c);
 	if (c->responded)
 		return HK_ERROR;
-	if (c->req.content_length > 0 && hk_conn_grow(c, c->req.head_len
+	if (c->req.content_length > 0 && hk_httpconn_grow(c, c->req.head_len
 	    + (size_t)c->req.content_length) != HK_OK) {
-		hk_conn_close_soon(c);
+		hk_httpconn_close_soon(c);
 		return HK_ERROR;
 	}
 	if (c->req.expect_continue && c->in_len == c->req.head_len)
-		hk_conn_continue(c);
-	hk_conn_arm(c, srv->body_timeout_ms);
+		hk_httpconn_continue(c);
+	hk_httpconn_arm(c, srv->body_timeout_ms);
 	return HK_OK;
 }
 
-/* hk_conn_body - is the body complete?  Decodes chunked bodies in place. */
+/* hk_httpconn_body - is the body complete?  Decodes chunked bodies in place. */
 static int
-hk_conn_body(struct hk_conn *c)
+hk_httpconn_body(struct hk_httpconn *c)
 {
 	size_t have = c->in_len - c->req.head_len;
 	int too_large, rc;
@@ -554,11 +554,11 @@ hk_conn_body(struct hk_conn *c)
 		return HK_OK;
 	}
 	rc = hk_http_chunked_decode(&c->chunk, c->body, have,
-	    hk_conn_srv->max_body, &too_large);
+	    hk_httpconn_srv->max_body, &too_large);
 	if (rc == HK_AGAIN) {
 		/* Raw chunked bytes may exceed the body; bound them too. */
-		if (c->chunk.raw > 2 * hk_conn_srv->max_body + 65536) {
-			hk_conn_error(c, 413, "payload_too_large", "the request "
+		if (c->chunk.raw > 2 * hk_httpconn_srv->max_body + 65536) {
+			hk_httpconn_error(c, 413, "payload_too_large", "the request "
 			    "body is larger than limits.max_body_bytes", NULL);
 			return HK_ERROR;
 		}
@@ -566,10 +566,10 @@ hk_conn_body(struct hk_conn *c)
 	}
 	if (rc == HK_ERROR) {
 		if (too_large)
-			hk_conn_error(c, 413, "payload_too_large", "the request "
+			hk_httpconn_error(c, 413, "payload_too_large", "the request "
 			    "body is larger than limits.max_body_bytes", NULL);
 		else
-			hk_conn_error(c, 400, "bad_request", "the chunked "
+			hk_httpconn_error(c, 400, "bad_request", "the chunked "
 			    "request body is malformed", NULL);
 		return HK_ERROR;
 	}
@@ -578,21 +578,21 @@ hk_conn_body(struct hk_conn *c)
 }
 
 static void
-hk_conn_process(struct hk_conn *c)
+hk_httpconn_process(struct hk_httpconn *c)
 {
-	if (c->phase == HK_CONN_IDLE) {
+	if (c->phase == HK_HTTPCONN_IDLE) {
 		if (c->in_len == 0)
 			return;
-		c->phase = HK_CONN_HEAD;
+		c->phase = HK_HTTPCONN_HEAD;
 		c->t_start_ns = hk_clock_mono_ns();
-		hk_conn_arm(c, hk_conn_srv->header_timeout_ms);
+		hk_httpconn_arm(c, hk_httpconn_srv->header_timeout_ms);
 	}
-	if (c->phase == HK_CONN_HEAD && hk_conn_head(c) != HK_OK)
+	if (c->phase == HK_HTTPCONN_HEAD && hk_httpconn_head(c) != HK_OK)
 		return;
-	if (c->phase != HK_CONN_BODY || hk_conn_body(c) != HK_OK)
+	if (c->phase != HK_HTTPCONN_BODY || hk_httpconn_body(c) != HK_OK)
 		return;
 	c->t_body_ns = hk_clock_mono_ns();
-	c->phase = HK_CONN_BUSY;
+	c->phase = HK_HTTPCONN_BUSY;
 	evtimer_del(c->tev);
-	hk_conn_srv->ops->request(c);
+	hk_httpconn_srv->ops->request(c);
 }

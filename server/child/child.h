@@ -55,6 +55,14 @@ struct hk_child {
 typedef int (*hk_child_main_fn)(struct hk_child *c);
 
 /*
+ * The entry function of each child role, named in the master's role table;
+ * each lives in the folder of its role.
+ */
+int  hk_ingest_main(struct hk_child *c);	/* worker/ingest/ingest.c */
+int  hk_delivery_main(struct hk_child *c);	/* worker/delivery/delivery.c */
+int  hk_stats_main(struct hk_child *c);		/* server/stats/stats.c */
+
+/*
  * Install the heartbeat timer and the TERM/QUIT/USR1 handlers on base.
  * on_stop(c, fast) is called once on TERM (fast 0) or QUIT (fast 1): the
  * role stops taking work and calls event_base_loopexit when done.

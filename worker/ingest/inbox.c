@@ -168,10 +168,10 @@ hk_inbox_fail_all(void)
 	TAILQ_CONCAT(&all, &hk_inbox.wait, link);
 	hk_inbox.nsent = hk_inbox.nwait = 0;
 	hk_inbox.cur = NULL;
-	/* The callbacks only queue (store.c defers them): nothing re-enters. */
+	/* The callbacks only queue (enqueue.c defers them): nothing re-enters. */
 	while ((r = TAILQ_FIRST(&all)) != NULL) {
 		TAILQ_REMOVE(&all, r, link);
-		r->cb(r->arg, HK_STORE_UNAVAILABLE, NULL);
+		r->cb(r->arg, HK_ENQUEUE_UNAVAILABLE, NULL);
 	}
 }
 
@@ -274,7 +274,7 @@ hk_inbox_flush(void)
 
 /* hk_inbox_send_one - queue one insert into libpq's output buffer. */
 static int
-hk_inbox_send_one(const struct hk_store_event *ev)
+hk_inbox_send_one(const struct hk_enqueue_event *ev)
 {
 	const char *v[HK_INBOX_NPARAMS];
 	int len[HK_INBOX_NPARAMS];
@@ -382,12 +382,12 @@ hk_inbox_batch_done(void)
 	while ((r = TAILQ_FIRST(&done)) != NULL) {
 		TAILQ_REMOVE(&done, r, link);
 		if (ok && r->outcome == HK_INBOX_R_NEW)
-			r->cb(r->arg, HK_STORE_STORED, r->id);
+			r->cb(r->arg, HK_ENQUEUE_STORED, r->id);
 		else if (ok && r->outcome == HK_INBOX_R_DUP)
-			r->cb(r->arg, HK_STORE_DUPLICATE, r->id);
+			r->cb(r->arg, HK_ENQUEUE_DUPLICATE, r->id);
 		else if (r->outcome == HK_INBOX_R_ERROR
 		    || r->tries >= HK_INBOX_TRIES)
-			r->cb(r->arg, HK_STORE_UNAVAILABLE, NULL);
+			r->cb(r->arg, HK_ENQUEUE_UNAVAILABLE, NULL);
 		else {
 			TAILQ_INSERT_TAIL(&again, r, link);
 			hk_inbox.nwait++;
@@ -617,7 +617,7 @@ hk_inbox_init(struct event_base *base, const char *url)
  * connection is back, so that a 503 comes at once, not after a timeout.
  */
 int
-hk_inbox_submit(struct hk_inbox_req *r, const struct hk_store_event *ev,
+hk_inbox_submit(struct hk_inbox_req *r, const struct hk_enqueue_event *ev,
     hk_inbox_cb cb, void *arg)
 {
 	int st = hk_inbox.state;

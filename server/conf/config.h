@@ -12,27 +12,13 @@
 
 #include <stddef.h>
 
-#define HK_CONF_MAX_SECRETS   8
+#include "verify.h"
+
 #define HK_CONF_MAX_LIST      32	/* content types, headers, sources of a destination */
 #define HK_CONF_MAX_RETRIES   32
 #define HK_CONF_MAX_SOURCES   256
 #define HK_CONF_MAX_DESTS     256
 #define HK_CONF_NAME_MAX      63	/* source and destination names: [A-Za-z0-9_.-] */
-
-enum hk_verify_scheme {
-	HK_VERIFY_NONE,
-	HK_VERIFY_HMAC_SHA256,		/* generic: header, encoding, prefix */
-	HK_VERIFY_GITHUB,		/* X-Hub-Signature-256: sha256=<hex> */
-	HK_VERIFY_STRIPE,		/* Stripe-Signature: t=..,v1=.. */
-	HK_VERIFY_STANDARD,		/* Standard Webhooks webhook-* headers */
-	HK_VERIFY_SHOPIFY,		/* X-Shopify-Hmac-Sha256: <base64> */
-	HK_VERIFY_SLACK,		/* X-Slack-Signature: v0=<hex>, timestamp */
-};
-
-enum hk_encoding {
-	HK_ENC_HEX,
-	HK_ENC_BASE64,
-};
 
 enum hk_idem_kind {
 	HK_IDEM_DEFAULT,		/* Idempotency-Key header when present */
@@ -44,13 +30,7 @@ enum hk_idem_kind {
 
 struct hk_conf_source {
 	char   *name;
-	int     scheme;			/* enum hk_verify_scheme */
-	char   *secrets[HK_CONF_MAX_SECRETS];
-	int     nsecrets;
-	char   *header;			/* hmac-sha256 only */
-	int     encoding;		/* hmac-sha256 only: enum hk_encoding */
-	char   *prefix;			/* hmac-sha256 only, e.g. "sha256=" */
-	int     tolerance_s;		/* stripe, standard, slack */
+	struct hk_verify_key verify;	/* the verify.* keys */
 	int     idem_kind;		/* enum hk_idem_kind */
 	char   *idem_arg;		/* header name or JSON pointer */
 	int     dedup_window_s;
@@ -153,7 +133,5 @@ const struct hk_conf_source *hk_conf_source(const struct hk_conf *conf,
     const char *name, size_t len);
 const struct hk_conf_dest *hk_conf_dest(const struct hk_conf *conf,
     const char *name);
-
-const char *hk_conf_scheme_name(int scheme);
 
 #endif /* HK_CONFIG_H */

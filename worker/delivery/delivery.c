@@ -5,7 +5,7 @@
  * outcomes are committed.
  *
  * Peers: the master (signals, slot), Redis (two connections), PostgreSQL
- * (dlstore.c, inbox moves in inmove.c), the destinations (outbound.c).
+ * (dlstore.c, inbox moves in inboxmove.c), the destinations (outbound.c).
  * Signals: TERM stops reading, lets in-flight attempts finish and commit
  * until the drain deadline, then exits 0; what is unfinished stays pending
  * in the group for the next worker.  QUIT exits now.  In shm it owns its
@@ -48,11 +48,10 @@
 #include "child.h"
 #include "clock.h"
 #include "core.h"
-#include "delivery.h"
 #include "dispatch.h"
 #include "dlredis.h"
 #include "dlstore.h"
-#include "inmove.h"
+#include "inboxmove.h"
 #include "jsonscan.h"
 #include "log.h"
 #include "outbound.h"
@@ -150,7 +149,7 @@ hk_delivery_setup(struct hk_child *c)
 	    hk_delivery_up) != HK_OK
 	    || hk_dlredis_init(&hk_delivery.cmd, c->base, conf, "commands",
 	    hk_delivery_up) != HK_OK
-	    || hk_inmove_init(c->base, conf, &hk_delivery.cmd,
+	    || hk_inboxmove_init(c->base, conf, &hk_delivery.cmd,
 	    hk_delivery.stream) != HK_OK)
 		return HK_ERROR;
 	return HK_OK;
@@ -193,7 +192,7 @@ hk_delivery_main(struct hk_child *c)
 	event_base_dispatch(hk_delivery.base);
 
 	hk_outbound_shutdown();
-	hk_inmove_shutdown();
+	hk_inboxmove_shutdown();
 	hk_dlredis_close(&hk_delivery.rd);
 	hk_dlredis_close(&hk_delivery.cmd);
 	hk_dlstore_shutdown();
@@ -737,7 +736,7 @@ hk_delivery_tick_cb(evutil_socket_t fd, short what, void *arg)
 	if (now - hk_delivery.last_claim_ns > HK_DELIVERY_CLAIM_MS * 1000000ull) {
 		hk_delivery.last_claim_ns = now;
 		hk_delivery_claim();
-		hk_inmove_kick();
+		hk_inboxmove_kick();
 	}
 	if (now - hk_delivery.last_trim_ns > HK_DELIVERY_TRIM_MS * 1000000ull) {
 		hk_delivery.last_trim_ns = now;
@@ -756,5 +755,5 @@ hk_delivery_stop(struct hk_child *c, int fast)
 	hk_child_set_state(c, HK_SLOT_DRAINING);
 	hk_delivery.stopping = 1;
 	hk_dispatch_stop();
-	hk_inmove_stop();
+	hk_inboxmove_stop();
 }

@@ -32,7 +32,6 @@
 #include "ring.h"
 #include "sampler.h"
 #include "snapshot.h"
-#include "stats.h"
 
 #define HK_STATS_DRAIN_MS   100
 #define HK_STATS_BATCH      256	/* records copied per hk_ring_read */

@@ -40,7 +40,6 @@
 #define HK_BOOL(name, off, dflt) \
 	{ name, HK_T_BOOL, off, dflt, 0, 1, .flags = 0 }
 
-static int hk_conf_scheme_parse(const char *s);
 static int hk_conf_encoding_parse(const char *s);
 
 static const struct hk_confparse_key hk_conf_root_keys[] = {
@@ -126,18 +125,19 @@ static const struct hk_confparse_key hk_conf_root_keys[] = {
 static const struct hk_confparse_key hk_conf_source_keys[] = {
 	{ "name", HK_T_STR, HK_S(name), NULL, 1, HK_CONF_NAME_MAX,
 	    .check = hk_confcheck_name, .flags = HK_F_REQUIRED },
-	{ "verify.scheme", HK_T_ENUM, HK_S(scheme), "none",
-	    .parse = hk_conf_scheme_parse, .choices = "none, hmac-sha256, "
+	{ "verify.scheme", HK_T_ENUM, HK_S(verify.scheme), "none",
+	    .parse = hk_verify_scheme_parse, .choices = "none, hmac-sha256, "
 	    "github, stripe, standard, shopify, slack" },
-	{ "verify.secrets", HK_T_STRS, HK_S(secrets), NULL, 1, 1024,
-	    .nmin = 1, .nmax = HK_CONF_MAX_SECRETS, .noff = HK_S(nsecrets) },
-	{ "verify.header", HK_T_STR, HK_S(header), "", 0, 128,
+	{ "verify.secrets", HK_T_STRS, HK_S(verify.secrets), NULL, 1, 1024,
+	    .nmin = 1, .nmax = HK_VERIFY_MAX_SECRETS,
+	    .noff = HK_S(verify.nsecrets) },
+	{ "verify.header", HK_T_STR, HK_S(verify.header), "", 0, 128,
 	    .check = hk_confcheck_token },
-	{ "verify.encoding", HK_T_ENUM, HK_S(encoding), "hex",
+	{ "verify.encoding", HK_T_ENUM, HK_S(verify.encoding), "hex",
 	    .parse = hk_conf_encoding_parse, .choices = "hex, base64" },
-	{ "verify.prefix", HK_T_STR, HK_S(prefix), "", 0, 64,
+	{ "verify.prefix", HK_T_STR, HK_S(verify.prefix), "", 0, 64,
 	    .check = hk_confcheck_visible },
-	HK_NUM("verify.tolerance_s", HK_T_INT, HK_S(tolerance_s), "300",
+	HK_NUM("verify.tolerance_s", HK_T_INT, HK_S(verify.tolerance_s), "300",
 	    1, 86400),
 	{ "idempotency", HK_T_STR, HK_S(idem_arg), NULL, 1, 256,
 	    .check = hk_confcheck_idempotency },
@@ -182,29 +182,11 @@ static const struct {
 	{ "HOOKD_WORKERS",	"workers" },
 };
 
-static const char *hk_conf_schemes[] = {
-	[HK_VERIFY_NONE] = "none",
-	[HK_VERIFY_HMAC_SHA256] = "hmac-sha256",
-	[HK_VERIFY_GITHUB] = "github",
-	[HK_VERIFY_STRIPE] = "stripe",
-	[HK_VERIFY_STANDARD] = "standard",
-	[HK_VERIFY_SHOPIFY] = "shopify",
-	[HK_VERIFY_SLACK] = "slack",
-};
 
 _Static_assert(HK_NELEM(hk_conf_root_keys) <= HK_CONFPARSE_KEYS_MAX
     && HK_NELEM(hk_conf_source_keys) <= HK_CONFPARSE_KEYS_MAX
     && HK_NELEM(hk_conf_dest_keys) <= HK_CONFPARSE_KEYS_MAX,
     "raise HK_CONFPARSE_KEYS_MAX");
-
-static int
-hk_conf_scheme_parse(const char *s)
-{
-	for (size_t i = 0; i < HK_NELEM(hk_conf_schemes); i++)
-		if (strcmp(s, hk_conf_schemes[i]) == 0)
-			return (int)i;
-	return -1;
-}
 
 static int
 hk_conf_encoding_parse(const char *s)
@@ -234,9 +216,9 @@ hk_conf_idem(struct hk_confparse_ctx *ctx, struct hk_conf_source *src)
 	const char *spec = src->idem_arg, *arg = NULL;
 	char *copy = NULL;
 
-	if (spec == NULL && src->scheme >= 0
-	    && (size_t)src->scheme < HK_NELEM(byscheme))
-		spec = byscheme[src->scheme];
+	if (spec == NULL && src->verify.scheme >= 0
+	    && (size_t)src->verify.scheme < HK_NELEM(byscheme))
+		spec = byscheme[src->verify.scheme];
 	src->idem_kind = HK_IDEM_DEFAULT;
 	if (spec == NULL)
 		return HK_OK;
@@ -267,7 +249,7 @@ hk_conf_scheme_keys(struct hk_confparse_ctx *ctx,
 		"verify.header", "verify.encoding", "verify.prefix",
 	};
 	config_setting_t *s;
-	int sc = src->scheme;
+	int sc = src->verify.scheme;
 
 	for (size_t i = 0; i < HK_NELEM(hmac_only); i++)
 		if (sc != HK_VERIFY_HMAC_SHA256
@@ -295,18 +277,19 @@ hk_conf_source_check(struct hk_confparse_ctx *ctx,
 
 	if (sch == NULL)
 		sch = e;
-	if (src->scheme == HK_VERIFY_NONE && src->nsecrets > 0)
+	if (src->verify.scheme == HK_VERIFY_NONE && src->verify.nsecrets > 0)
 		return hk_confparse_err(ctx, sec, "verify.secrets: the none "
 		    "scheme checks no signature, so it takes no secrets");
-	if (src->scheme != HK_VERIFY_NONE && src->nsecrets == 0)
+	if (src->verify.scheme != HK_VERIFY_NONE && src->verify.nsecrets == 0)
 		return hk_confparse_err(ctx, sch, "verify.secrets is required "
-		    "for the %s scheme", hk_conf_scheme_name(src->scheme));
-	if (src->scheme == HK_VERIFY_HMAC_SHA256 && src->header[0] == '\0')
+		    "for the %s scheme", hk_verify_scheme_name(src->verify.scheme));
+	if (src->verify.scheme == HK_VERIFY_HMAC_SHA256
+	    && src->verify.header[0] == '\0')
 		return hk_confparse_err(ctx, sch, "verify.header is required "
 		    "for the hmac-sha256 scheme");
-	for (int i = 0; src->scheme == HK_VERIFY_STANDARD
-	    && i < src->nsecrets; i++)
-		if (hk_confcheck_whsec(src->secrets[i], why, sizeof(why))
+	for (int i = 0; src->verify.scheme == HK_VERIFY_STANDARD
+	    && i < src->verify.nsecrets; i++)
+		if (hk_confcheck_whsec(src->verify.secrets[i], why, sizeof(why))
 		    != HK_OK)
 			return hk_confparse_err(ctx,
 			    config_setting_get_elem(sec, (unsigned)i),
@@ -573,12 +556,4 @@ hk_conf_dest(const struct hk_conf *conf, const char *name)
 		if (strcmp(conf->dests[i].name, name) == 0)
 			return &conf->dests[i];
 	return NULL;
-}
-
-const char *
-hk_conf_scheme_name(int scheme)
-{
-	if (scheme < 0 || (size_t)scheme >= HK_NELEM(hk_conf_schemes))
-		return "unknown";
-	return hk_conf_schemes[scheme];
 }

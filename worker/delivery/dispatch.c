@@ -43,7 +43,7 @@
 #include "dlstore.h"
 #include "log.h"
 #include "outbound.h"
-#include "scanner.h"
+#include "dlscan.h"
 #include "uuid.h"
 #include "verdict.h"
 
@@ -525,7 +525,7 @@ hk_dispatch_init(struct hk_child *c, hk_dispatch_done_fn done)
 	hk_dispatch.outcome_b = hk_verdict_batch();
 	if (hk_dispatch.rows_b == NULL || hk_dispatch.outcome_b == NULL)
 		return HK_ERROR;
-	if (hk_scanner_init() != HK_OK)
+	if (hk_dlscan_init() != HK_OK)
 		return HK_ERROR;
 	return HK_OK;
 }
@@ -554,7 +554,7 @@ hk_dispatch_shutdown(void)
 		}
 		event_free(dd->pump_ev);
 	}
-	hk_scanner_shutdown();
+	hk_dlscan_shutdown();
 	hk_dlbatch_free(hk_dispatch.rows_b);
 	hk_dlbatch_free(hk_dispatch.outcome_b);
 	free(hk_dispatch.dests);

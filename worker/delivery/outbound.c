@@ -27,8 +27,8 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 
+#include "cidr.h"
 #include "clock.h"
-#include "confcheck.h"
 #include "core.h"
 #include "log.h"
 #include "outbound.h"
@@ -175,12 +175,12 @@ hk_outbound_refuse(int family, const unsigned char *a)
 	if (family == AF_INET6 && a[0] == 0xfe && (a[1] & 0xc0) == 0x80)
 		return "link-local";
 	for (int i = 0; i < hk_outbound.nallow && !allowed; i++)
-		allowed = hk_confcheck_cidr_match(&hk_outbound.allow[i],
+		allowed = hk_cidr_match(&hk_outbound.allow[i],
 		    family, a);
 	if (allowed)
 		return NULL;
 	for (int i = 0; i < hk_outbound.ndeny; i++)
-		if (hk_confcheck_cidr_match(&hk_outbound.deny[i], family, a))
+		if (hk_cidr_match(&hk_outbound.deny[i], family, a))
 			return "in delivery.deny";
 	return NULL;
 }
@@ -429,7 +429,7 @@ hk_outbound_cidrs(char *const *in, int n, struct hk_cidr *out)
 	char why[128];
 
 	for (int i = 0; i < n; i++)
-		if (hk_confcheck_cidr_parse(in[i], &out[i], why, sizeof(why))
+		if (hk_cidr_parse(in[i], &out[i], why, sizeof(why))
 		    != HK_OK) {
 			hk_log_error("delivery: %s: %s", in[i], why);
 			return HK_ERROR;

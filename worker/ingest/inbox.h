@@ -9,24 +9,24 @@
  * with one Sync, so it commits once (group commit, without any wait added
  * when the load is light).
  *
- * This is store.c's back end; nothing else should need it.
+ * This is enqueue.c's back end; nothing else should need it.
  */
 #ifndef HK_INBOX_H
 #define HK_INBOX_H
 
 #include <sys/queue.h>
 
-#include "store.h"
+#include "enqueue.h"
 
 struct event_base;
 
-/* result: enum hk_store_result; id: the stored row's id (or the first). */
+/* result: enum hk_enqueue_result; id: the stored row's id (or the first). */
 typedef void (*hk_inbox_cb)(void *arg, int result, const char *id);
 
 /* One insert; the caller embeds it in its own request and keeps it valid. */
 struct hk_inbox_req {
 	TAILQ_ENTRY(hk_inbox_req) link;
-	const struct hk_store_event *ev;
+	const struct hk_enqueue_event *ev;
 	hk_inbox_cb  cb;
 	void        *arg;
 	int          tries;		/* sends so far */
@@ -40,7 +40,7 @@ int  hk_inbox_init(struct event_base *base, const char *url);
  * event loop (never from inside this call).  HK_ERROR: PostgreSQL is known
  * to be unavailable (or the queue is full); the callback will not run.
  */
-int  hk_inbox_submit(struct hk_inbox_req *r, const struct hk_store_event *ev,
+int  hk_inbox_submit(struct hk_inbox_req *r, const struct hk_enqueue_event *ev,
     hk_inbox_cb cb, void *arg);
 int  hk_inbox_up(void);
 /* Close the connection; queued requests are called back UNAVAILABLE. */

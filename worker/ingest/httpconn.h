@@ -1,5 +1,5 @@
 /*
- * conn.h - HTTP/1.1 connections of the ingest port.
+ * httpconn.h - HTTP/1.1 connections of the ingest port.
  *
  * The connection layer owns sockets, buffers, deadlines and framing; the
  * ingest layer sees complete requests and answers them, possibly later
@@ -12,8 +12,8 @@
  * answer on a kept-alive connection), the body within body_timeout_ms of the
  * head.  A client that trickles one byte a second is cut at the deadline.
  */
-#ifndef HK_CONN_H
-#define HK_CONN_H
+#ifndef HK_HTTPCONN_H
+#define HK_HTTPCONN_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -23,29 +23,29 @@
 
 struct event;
 struct event_base;
-struct hk_conn;
+struct hk_httpconn;
 
-enum hk_conn_phase {
-	HK_CONN_IDLE,		/* waiting for a request's first byte */
-	HK_CONN_HEAD,
-	HK_CONN_BODY,
-	HK_CONN_BUSY,		/* handed to the ingest layer */
-	HK_CONN_WRITING,
-	HK_CONN_CLOSING,	/* write the answer, then close */
+enum hk_httpconn_phase {
+	HK_HTTPCONN_IDLE,		/* waiting for a request's first byte */
+	HK_HTTPCONN_HEAD,
+	HK_HTTPCONN_BODY,
+	HK_HTTPCONN_BUSY,		/* handed to the ingest layer */
+	HK_HTTPCONN_WRITING,
+	HK_HTTPCONN_CLOSING,	/* write the answer, then close */
 };
 
-struct hk_conn_ops {
-	/* The head is parsed: answer now (with hk_conn_error) to refuse the
+struct hk_httpconn_ops {
+	/* The head is parsed: answer now (with hk_httpconn_error) to refuse the
 	 * request before its body is read, or return to go on. */
-	void (*head)(struct hk_conn *c);
-	/* The request is complete; answer with hk_conn_respond, now or later. */
-	void (*request)(struct hk_conn *c);
+	void (*head)(struct hk_httpconn *c);
+	/* The request is complete; answer with hk_httpconn_respond, now or later. */
+	void (*request)(struct hk_httpconn *c);
 	/* An answer was queued: status, for records and counters. */
-	void (*done)(struct hk_conn *c, int status);
+	void (*done)(struct hk_httpconn *c, int status);
 };
 
-struct hk_conn {
-	TAILQ_ENTRY(hk_conn) link;
+struct hk_httpconn {
+	TAILQ_ENTRY(hk_httpconn) link;
 	int       fd;
 	int       phase;
 	struct event *rev, *wev, *tev;
@@ -67,7 +67,7 @@ struct hk_conn {
 	void     *data;			/* the ingest layer's request state */
 };
 
-struct hk_conn_server {
+struct hk_httpconn_server {
 	struct event_base *base;
 	struct event *accept_ev;
 	int       fd;
@@ -75,25 +75,25 @@ struct hk_conn_server {
 	size_t    max_head, max_body;
 	int       header_timeout_ms, body_timeout_ms;
 	int       accepting;
-	const struct hk_conn_ops *ops;
-	TAILQ_HEAD(, hk_conn) conns;
+	const struct hk_httpconn_ops *ops;
+	TAILQ_HEAD(, hk_httpconn) conns;
 };
 
-int  hk_conn_server_init(struct hk_conn_server *srv, struct event_base *base,
-    int fd, const struct hk_conn_ops *ops);
+int  hk_httpconn_server_init(struct hk_httpconn_server *srv, struct event_base *base,
+    int fd, const struct hk_httpconn_ops *ops);
 /* Stop accepting; idle kept-alive connections are closed. */
-void hk_conn_server_stop(struct hk_conn_server *srv);
+void hk_httpconn_server_stop(struct hk_httpconn_server *srv);
 /* Connections with a request in progress. */
-int  hk_conn_server_busy(const struct hk_conn_server *srv);
-void hk_conn_server_free(struct hk_conn_server *srv);
+int  hk_httpconn_server_busy(const struct hk_httpconn_server *srv);
+void hk_httpconn_server_free(struct hk_httpconn_server *srv);
 
 /* Queue an answer: status, extra header lines ("Name: value\r\n"...) or
  * NULL, and a JSON body. */
-void hk_conn_respond(struct hk_conn *c, int status, const char *headers,
+void hk_httpconn_respond(struct hk_httpconn *c, int status, const char *headers,
     const char *body, size_t body_len);
 /* Queue {"error":code,"message":message}; closes the connection after it
  * when the request's body was not read. */
-void hk_conn_error(struct hk_conn *c, int status, const char *code,
+void hk_httpconn_error(struct hk_httpconn *c, int status, const char *code,
     const char *message, const char *headers);
 
 #endif

@@ -1,8 +1,8 @@
 /*
- * scanner.c - the retry scanner, and the disabled destinations (see
- * scanner.h).
+ * dlscan.c - the retry scanner, and the disabled destinations (see
+ * dlscan.h).
  *
- * Every HK_SCANNER_MS, and at once when the last scan got all it asked
+ * Every HK_DLSCAN_MS, and at once when the last scan got all it asked
  * for and room has come back, one statement claims due deliveries for the
  * destinations that have room here: the rows are chosen with FOR UPDATE
  * SKIP LOCKED, so concurrent scanners on any host take disjoint rows, and
@@ -23,15 +23,15 @@
 #include "dispatch.h"
 #include "dlstore.h"
 #include "log.h"
-#include "scanner.h"
+#include "dlscan.h"
 #include "uuid.h"
 #include "verdict.h"
 
-#define HK_SCANNER_MS          500
-#define HK_SCANNER_REFRESH_MS  3000
-#define HK_SCANNER_MAX         100	/* rows claimed by one scan */
+#define HK_DLSCAN_MS          500
+#define HK_DLSCAN_REFRESH_MS  3000
+#define HK_DLSCAN_MAX         100	/* rows claimed by one scan */
 
-static const char hk_scanner_sql[] =
+static const char hk_dlscan_sql[] =
     "UPDATE deliveries d SET next_attempt_at = now() + $3::bigint"
     "  * interval '1 microsecond'"
     " FROM (SELECT event_id, destination FROM deliveries"
@@ -46,17 +46,17 @@ static const char hk_scanner_sql[] =
     "  (extract(epoch FROM e.received_at) * 1000000)::bigint,"
     "  e.content_type, e.body";
 
-static const char hk_scanner_disabled_sql[] =
+static const char hk_dlscan_disabled_sql[] =
     "SELECT destination FROM destination_state WHERE disabled";
 
 
 /*
- * hk_scanner_held - is (event, d) already in memory here?  A row whose
+ * hk_dlscan_held - is (event, d) already in memory here?  A row whose
  * lease ran out while its job waited here must not be sent twice by this
  * same worker.
  */
 static int
-hk_scanner_held(int d, const char *id)
+hk_dlscan_held(int d, const char *id)
 {
 	struct hk_dl_job *j;
 
@@ -66,9 +66,9 @@ hk_scanner_held(int d, const char *id)
 	return 0;
 }
 
-/* hk_scanner_claimed - one row the scanner leased: a job for it. */
+/* hk_dlscan_claimed - one row the scanner leased: a job for it. */
 static void
-hk_scanner_claimed(const PGresult *res, int r)
+hk_dlscan_claimed(const PGresult *res, int r)
 {
 	const struct hk_conf_dest *d;
 	struct hk_dl_event *ev;
@@ -81,7 +81,7 @@ hk_scanner_claimed(const PGresult *res, int r)
 	if ((d = hk_conf_dest(hk_dispatch.conf, PQgetvalue(res, r, 1))) == NULL)
 		return;
 	di = (int)(d - hk_dispatch.conf->dests);
-	if (hk_scanner_held(di, PQgetvalue(res, r, 0)))
+	if (hk_dlscan_held(di, PQgetvalue(res, r, 0)))
 		return;
 	body = PQunescapeBytea((const unsigned char *)PQgetvalue(res, r, 7),
 	    &blen);
@@ -108,14 +108,14 @@ hk_scanner_claimed(const PGresult *res, int r)
 }
 
 static void
-hk_scanner_scan_done(void *arg, const PGresult *res)
+hk_dlscan_scan_done(void *arg, const PGresult *res)
 {
 	uint64_t t0 = (uint64_t)(uintptr_t)arg;
 	int n = res != NULL ? PQntuples(res) : 0;
 
 	hk_dispatch.scanning = 0;
 	for (int r = 0; r < n; r++)
-		hk_scanner_claimed(res, r);
+		hk_dlscan_claimed(res, r);
 	/* A full batch: there is probably more due; look again as soon as
 	 * there is room (hk_dispatch_job_free), not only on the timer. */
 	hk_dispatch.more_due = n > 0 && n == hk_dispatch.scan_limit;
@@ -125,11 +125,11 @@ hk_scanner_scan_done(void *arg, const PGresult *res)
 }
 
 /*
- * hk_scanner_scan_cb - claim due deliveries for the destinations that
+ * hk_dlscan_scan_cb - claim due deliveries for the destinations that
  * have room, leasing them in the same statement.
  */
 static void
-hk_scanner_scan_cb(evutil_socket_t fd, short what, void *arg)
+hk_dlscan_scan_cb(evutil_socket_t fd, short what, void *arg)
 {
 	const struct hk_conf *conf = hk_dispatch.conf;
 	size_t cap = (size_t)conf->ndests * 72 + 8, o = 1;
@@ -156,22 +156,22 @@ hk_scanner_scan_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	snprintf(names + o, cap - o, "}");
 	hk_dispatch.scan_limit = HK_MIN(HK_MIN(room, free_rows),
-	    HK_SCANNER_MAX);
+	    HK_DLSCAN_MAX);
 	snprintf(limit, sizeof(limit), "%d", hk_dispatch.scan_limit);
 	snprintf(lease, sizeof(lease), "%llu",
 	    (unsigned long long)hk_dispatch.lease_us);
 	v[0] = names, v[1] = limit, v[2] = lease;
 	for (int k = 0; k < 3; k++)
 		l[k] = (int)strlen(v[k]);
-	if (n > 0 && hk_dlstore_submit(hk_scanner_sql, 3, v, l, NULL,
-	    hk_scanner_scan_done, (void *)(uintptr_t)now) == HK_OK)
+	if (n > 0 && hk_dlstore_submit(hk_dlscan_sql, 3, v, l, NULL,
+	    hk_dlscan_scan_done, (void *)(uintptr_t)now) == HK_OK)
 		hk_dispatch.scanning = 1;
 	free(names);
 }
 
-/* hk_scanner_refresh_done - learn which destinations are disabled. */
+/* hk_dlscan_refresh_done - learn which destinations are disabled. */
 static void
-hk_scanner_refresh_done(void *arg, const PGresult *res)
+hk_dlscan_refresh_done(void *arg, const PGresult *res)
 {
 	const struct hk_conf *conf = hk_dispatch.conf;
 	int was;
@@ -195,25 +195,25 @@ hk_scanner_refresh_done(void *arg, const PGresult *res)
 }
 
 static void
-hk_scanner_refresh_cb(evutil_socket_t fd, short what, void *arg)
+hk_dlscan_refresh_cb(evutil_socket_t fd, short what, void *arg)
 {
 	if (hk_dispatch.refreshing || !hk_dlstore_up())
 		return;
-	if (hk_dlstore_submit(hk_scanner_disabled_sql, 0, NULL, NULL, NULL,
-	    hk_scanner_refresh_done, NULL) == HK_OK)
+	if (hk_dlstore_submit(hk_dlscan_disabled_sql, 0, NULL, NULL, NULL,
+	    hk_dlscan_refresh_done, NULL) == HK_OK)
 		hk_dispatch.refreshing = 1;
 }
 
 int
-hk_scanner_init(void)
+hk_dlscan_init(void)
 {
-	struct timeval scan = { 0, HK_SCANNER_MS * 1000 };
-	struct timeval refresh = { HK_SCANNER_REFRESH_MS / 1000, 0 };
+	struct timeval scan = { 0, HK_DLSCAN_MS * 1000 };
+	struct timeval refresh = { HK_DLSCAN_REFRESH_MS / 1000, 0 };
 
 	hk_dispatch.scan_ev = event_new(hk_dispatch.base, -1, EV_PERSIST,
-	    hk_scanner_scan_cb, NULL);
+	    hk_dlscan_scan_cb, NULL);
 	hk_dispatch.refresh_ev = event_new(hk_dispatch.base, -1, EV_PERSIST,
-	    hk_scanner_refresh_cb, NULL);
+	    hk_dlscan_refresh_cb, NULL);
 	if (hk_dispatch.scan_ev == NULL || hk_dispatch.refresh_ev == NULL)
 		return HK_ERROR;
 	event_add(hk_dispatch.scan_ev, &scan);
@@ -222,7 +222,7 @@ hk_scanner_init(void)
 }
 
 void
-hk_scanner_shutdown(void)
+hk_dlscan_shutdown(void)
 {
 	if (hk_dispatch.scan_ev != NULL)
 		event_free(hk_dispatch.scan_ev);

@@ -1,0 +1,93 @@
+/*
+ * cidr.c - address blocks (see cidr.h).
+ */
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "cidr.h"
+#include "core.h"
+
+/* hk_cidr_why - fill why and return HK_ERROR, for one-line returns. */
+static int __attribute__((format(printf, 3, 4)))
+hk_cidr_why(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+	return HK_ERROR;
+}
+
+/* hk_cidr_bits - one to three decimal digits, 0..max. */
+static int
+hk_cidr_bits(const char *s, int max, int *bits)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 3 || strspn(s, "0123456789") != n)
+		return HK_ERROR;
+	*bits = atoi(s);
+	return *bits <= max ? HK_OK : HK_ERROR;
+}
+
+/* hk_cidr_hostbits - 1 if addr has a bit set at or after bit "bits". */
+static int
+hk_cidr_hostbits(const struct hk_cidr *c, int len)
+{
+	for (int i = c->bits; i < len * 8; i++)
+		if (c->addr[i / 8] & (0x80 >> (i % 8)))
+			return 1;
+	return 0;
+}
+
+int
+hk_cidr_parse(const char *s, struct hk_cidr *out, char *why, size_t whylen)
+{
+	char buf[64], net[INET6_ADDRSTRLEN];
+	const char *slash = strchr(s, '/');
+	size_t n = slash ? (size_t)(slash - s) : strlen(s);
+	int len;
+
+	memset(out, 0, sizeof(*out));
+	if (n >= sizeof(buf))
+		return hk_cidr_why(why, whylen, "not an address block");
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	out->family = strchr(buf, ':') ? AF_INET6 : AF_INET;
+	len = out->family == AF_INET6 ? 16 : 4;
+	if (inet_pton(out->family, buf, out->addr) != 1)
+		return hk_cidr_why(why, whylen, "\"%s\" is not an IP address",
+		    buf);
+	out->bits = len * 8;
+	if (slash != NULL && hk_cidr_bits(slash + 1, len * 8, &out->bits)
+	    != HK_OK)
+		return hk_cidr_why(why, whylen, "the prefix length after "
+		    "\"/\" must be 0..%d", len * 8);
+	if (hk_cidr_hostbits(out, len)) {
+		for (int i = out->bits; i < len * 8; i++)
+			out->addr[i / 8] &= (unsigned char)~(0x80 >> (i % 8));
+		inet_ntop(out->family, out->addr, net, sizeof(net));
+		return hk_cidr_why(why, whylen, "\"%s\" has bits set past "
+		    "its prefix; did you mean \"%s/%d\"?", s, net, out->bits);
+	}
+	return HK_OK;
+}
+
+int
+hk_cidr_match(const struct hk_cidr *c, int family, const unsigned char *a)
+{
+	int full = c->bits / 8, rest = c->bits % 8;
+
+	if (family != c->family)
+		return 0;
+	if (memcmp(c->addr, a, (size_t)full) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	return ((c->addr[full] ^ a[full]) & (0xff00 >> rest)) == 0;
+}

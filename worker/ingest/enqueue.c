@@ -1,0 +1,649 @@
+/*
+ * enqueue.c - the ingest worker's durable enqueue (see enqueue.h).
+ *
+ * The hot path is one Redis round trip per event: a Lua script, loaded
+ * once per connection with SCRIPT LOAD and called with EVALSHA, checks the
+ * dedup key and appends to the stream atomically.  Concurrent requests are
+ * pipelined on the worker's one connection; hiredis answers them in order.
+ * Those submitted during one turn of the event loop go out in one write
+ * (redisev.c).
+ *
+ * Redis fails in three ways, and the requests caught in any of them go to
+ * the PostgreSQL inbox (inbox.c) instead:
+ *  - An error reply (LOADING, OOM, MISCONF, READONLY...): for that request
+ *    only.  The connection stays and the next request tries Redis again, so
+ *    nothing waits for a reconnect once Redis accepts writes again.  NOSCRIPT
+ *    is not a failure: the script cache is gone (Redis restarted, or SCRIPT
+ *    FLUSH), and the request is sent again with EVAL, which caches it anew.
+ *  - The connection breaks: hiredis calls every pending callback with a
+ *    NULL reply.
+ *  - Redis stops answering.  hiredis 0.14 has no timeouts, so every request
+ *    sent is kept in a FIFO with its send time (replies come in order, so
+ *    the head is the oldest one outstanding) and a timer looks at the head
+ *    every HK_ENQUEUE_TICK_MS.  Past redis.timeout_ms the connection is
+ *    dropped, which turns into the previous case.
+ *
+ * A request that Redis executed but answered too late lands in the inbox as
+ * well.  That is allowed (delivery is at-least-once) and mostly harmless:
+ * the inbox row keeps the same event id, and when the delivery pool moves it
+ * into the stream with the same script, the dedup key set by the late
+ * execution makes it a duplicate.  Only an event without an idempotency key
+ * is then delivered twice, with the same webhook-id.
+ *
+ * Circuit breaker: once a connection failed, new requests go straight to the
+ * inbox without trying Redis.  The connection is remade in the background,
+ * after 100 ms doubling to 2 s; the jitter only shortens a delay, so Redis
+ * back means events through the stream again within 2 s.  The breaker closes
+ * when a connection is up and its SCRIPT LOAD answered.  Only the very
+ * first connection, at start, carries requests before that (with EVAL,
+ * behind the handshake in the pipeline), so that a worker does not send its
+ * first events to the inbox merely because it is young.
+ *
+ * Every completion goes through the done list, which a zero-timeout event
+ * runs: a callback never runs inside hk_enqueue_submit(), nor inside hiredis
+ * or libpq, so the caller may submit or free whatever it likes from it.
+ *
+ * Hostnames: hiredis resolves with getaddrinfo(3), which can block; that
+ * happens on (re)connects only, not per request.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+
+#include "clock.h"
+#include "core.h"
+#include "inbox.h"
+#include "log.h"
+#include "redisev.h"
+#include "redisurl.h"
+#include "enqscript.h"
+#include "enqueue.h"
+
+#define HK_ENQUEUE_TICK_MS          25
+#define HK_ENQUEUE_BACKOFF_MIN_MS   100
+#define HK_ENQUEUE_BACKOFF_MAX_MS   2000
+#define HK_ENQUEUE_TIMEOUT_MS       1000	/* when redis.timeout_ms is unset */
+#define HK_ENQUEUE_ID_MAX           64
+#define HK_ENQUEUE_ARGC             13
+
+enum { HK_REDIS_DOWN, HK_REDIS_CONNECTING, HK_REDIS_UP };
+enum { HK_REQ_REDIS, HK_REQ_INBOX, HK_REQ_DONE };
+
+/* One submitted event, from hk_enqueue_submit() to its callback. */
+struct hk_enqueue_req {
+	TAILQ_ENTRY(hk_enqueue_req) link;	/* the Redis FIFO, then the done list */
+	struct hk_enqueue_event ev;	/* a copy; the buffers are the caller's */
+	hk_enqueue_cb  cb;
+	void        *arg;
+	uint64_t     sent_ns;		/* the Redis command was queued */
+	int          where;		/* HK_REQ_* */
+	int          result;
+	int          fallback;
+	char         id[HK_ENQUEUE_ID_MAX];
+	struct hk_inbox_req inbox;
+	size_t       keylen;
+	char         key[];		/* <prefix>dedup:<source>:<key> */
+};
+
+TAILQ_HEAD(hk_enqueue_q, hk_enqueue_req);
+
+/* A parsed redis.url. */
+static struct {
+	struct event_base    *base;
+	struct hk_redisurl   url;
+	const char           *prefix;
+	char                 *stream;	/* <prefix>events */
+	int                   timeout_ms;
+	redisAsyncContext    *rc;	/* NULL while down */
+	int                   state;	/* HK_REDIS_* */
+	int                   breaker;	/* open: requests bypass Redis */
+	int                   rejecting;	/* Redis answers errors */
+	int                   shutting;
+	char                  sha[41];
+	uint64_t              conn_ns;	/* the connection attempt began */
+	int                   backoff_ms;
+	unsigned              seed;
+	struct event         *tick_ev;
+	struct event         *retry_ev;
+	struct event         *done_ev;
+	struct hk_enqueue_q     sent;	/* Redis FIFO, oldest first */
+	struct hk_enqueue_q     done;	/* to call back on the next turn */
+	int                   inflight;
+} hk_enqueue;
+
+static void hk_enqueue_redis_connect(void);
+static void hk_enqueue_to_inbox(struct hk_enqueue_req *req);
+
+int
+hk_enqueue_redis_up(void)
+{
+	return hk_enqueue.state == HK_REDIS_UP;
+}
+
+int
+hk_enqueue_pg_up(void)
+{
+	return hk_inbox_up();
+}
+
+int
+hk_enqueue_inflight(void)
+{
+	return hk_enqueue.inflight;
+}
+
+/*
+ * hk_enqueue_finish - the request is decided; call back on the next turn of
+ * the loop, never from the code that decided it.
+ */
+static void
+hk_enqueue_finish(struct hk_enqueue_req *req, int result, const char *id,
+    int fallback)
+{
+	/* A second answer would be a bug here; the caller must never see it. */
+	if (req->where == HK_REQ_DONE) {
+		hk_log_error("store: event %s answered twice; second answer "
+		    "dropped", req->ev.id);
+		return;
+	}
+	req->where = HK_REQ_DONE;
+	req->result = result;
+	req->fallback = fallback;
+	if (id == NULL)
+		id = req->ev.id;
+	if (id != req->id)
+		snprintf(req->id, sizeof(req->id), "%s", id);
+	TAILQ_INSERT_TAIL(&hk_enqueue.done, req, link);
+	event_active(hk_enqueue.done_ev, EV_TIMEOUT, 1);
+}
+
+static void
+hk_enqueue_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hk_enqueue_q batch = TAILQ_HEAD_INITIALIZER(batch);
+	struct hk_enqueue_req *req;
+
+	/* What the callbacks submit and finish now waits for the next turn. */
+	TAILQ_CONCAT(&batch, &hk_enqueue.done, link);
+	while ((req = TAILQ_FIRST(&batch)) != NULL) {
+		TAILQ_REMOVE(&batch, req, link);
+		hk_enqueue.inflight--;
+		req->cb(req->arg, req->result, req->id, req->fallback);
+		free(req);
+	}
+}
+
+static void
+hk_enqueue_arm(struct event *ev, int ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	evtimer_add(ev, &tv);
+}
+
+/*
+ * hk_enqueue_redis_down - Redis failed: open the breaker (logged once per
+ * outage), and make sure a reconnect is scheduled.  Called several times
+ * for one failure (connect callback, every NULL reply, disconnect
+ * callback); all but the first do nothing.
+ */
+static void
+hk_enqueue_redis_down(const char *why)
+{
+	int b = hk_enqueue.backoff_ms;
+
+	if (hk_enqueue.state == HK_REDIS_DOWN
+	    && (hk_enqueue.shutting || evtimer_pending(hk_enqueue.retry_ev, NULL)))
+		return;
+	hk_enqueue.state = HK_REDIS_DOWN;
+	if (hk_enqueue.shutting)
+		return;
+	if (!hk_enqueue.breaker)
+		hk_log_warn("redis: unavailable (%s); events go to the "
+		    "PostgreSQL inbox until it is back", why);
+	else
+		hk_log_debug("redis: still unavailable (%s)", why);
+	hk_enqueue.breaker = 1;
+	hk_enqueue_arm(hk_enqueue.retry_ev, b - b * (int)(rand_r(&hk_enqueue.seed)
+	    % 16) / 100);
+	hk_enqueue.backoff_ms = HK_MIN(b * 2, HK_ENQUEUE_BACKOFF_MAX_MS);
+}
+
+/*
+ * hk_enqueue_redis_drop - give up on the current connection.  hiredis then
+ * calls every pending callback with a NULL reply, at once or, when called
+ * from inside a callback, as soon as that callback returns.
+ */
+static void
+hk_enqueue_redis_drop(const char *why)
+{
+	redisAsyncContext *ac = hk_enqueue.rc;
+
+	hk_enqueue.rc = NULL;
+	hk_enqueue_redis_down(why);
+	if (ac != NULL)
+		redisAsyncFree(ac);
+}
+
+static void hk_enqueue_redis_reply(redisAsyncContext *ac, void *reply,
+    void *arg);
+
+/* hk_enqueue_redis_send - queue the script call for one request. */
+static int
+hk_enqueue_redis_send(struct hk_enqueue_req *req, int eval)
+{
+	const struct hk_enqueue_event *ev = &req->ev;
+	const char *argv[HK_ENQUEUE_ARGC];
+	size_t len[HK_ENQUEUE_ARGC];
+	char window[16];
+	int n = 0;
+
+#define HK_ARG(p, l) do { argv[n] = (p); len[n] = (l); n++; } while (0)
+	if (hk_enqueue.rc == NULL)
+		return HK_ERROR;
+	if (eval) {
+		HK_ARG("EVAL", 4);
+		HK_ARG(hk_enqscript, hk_enqscript_len);
+	} else {
+		HK_ARG("EVALSHA", 7);
+		HK_ARG(hk_enqueue.sha, 40);
+	}
+	HK_ARG(req->keylen ? "2" : "1", 1);
+	if (req->keylen)
+		HK_ARG(req->key, req->keylen);
+	HK_ARG(hk_enqueue.stream, strlen(hk_enqueue.stream));
+	HK_ARG(ev->id, strlen(ev->id));
+	HK_ARG(ev->src->name, strlen(ev->src->name));
+	HK_ARG(ev->received_at, strlen(ev->received_at));
+	HK_ARG(ev->content_type ? ev->content_type : "",
+	    ev->content_type ? ev->content_type_len : 0);
+	HK_ARG(ev->headers_json ? ev->headers_json : "{}",
+	    ev->headers_json ? ev->headers_len : 2);
+	HK_ARG(ev->body ? ev->body : "", ev->body_len);
+	snprintf(window, sizeof(window), "%d", ev->src->dedup_window_s);
+	HK_ARG(window, strlen(window));
+	if (ev->idem_key != NULL && ev->idem_len > 0)
+		HK_ARG(ev->idem_key, ev->idem_len);
+#undef HK_ARG
+	/* hiredis copies the arguments into its output buffer here.  It
+	 * refuses while the connection is being torn down. */
+	if (redisAsyncCommandArgv(hk_enqueue.rc, hk_enqueue_redis_reply, req, n,
+	    argv, len) != REDIS_OK)
+		return HK_ERROR;
+	req->where = HK_REQ_REDIS;
+	req->sent_ns = hk_clock_mono_ns();
+	TAILQ_INSERT_TAIL(&hk_enqueue.sent, req, link);
+	return HK_OK;
+}
+
+/* hk_enqueue_redis_parse - the script's {dup, id}, into the request. */
+static int
+hk_enqueue_redis_parse(const redisReply *r, struct hk_enqueue_req *req)
+{
+	const redisReply *id;
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2
+	    || r->element[0]->type != REDIS_REPLY_INTEGER
+	    || r->element[1]->type != REDIS_REPLY_STRING
+	    || r->element[1]->len >= sizeof(req->id))
+		return HK_ERROR;
+	id = r->element[1];
+	memcpy(req->id, id->str, id->len);
+	req->id[id->len] = '\0';
+	req->result = r->element[0]->integer ? HK_ENQUEUE_DUPLICATE
+	    : HK_ENQUEUE_STORED;
+	return HK_OK;
+}
+
+/* hk_enqueue_redis_rejecting - log when Redis starts or stops refusing. */
+static void
+hk_enqueue_redis_rejecting(const redisReply *r)
+{
+	if (r == NULL && hk_enqueue.rejecting) {
+		hk_log_info("redis: accepts events again");
+		hk_enqueue.rejecting = 0;
+	} else if (r != NULL && !hk_enqueue.rejecting) {
+		hk_log_warn("redis: refuses events (%.*s); they go to the "
+		    "PostgreSQL inbox", r->type == REDIS_REPLY_ERROR
+		    ? (int)HK_MIN(r->len, 200) : 16, r->type ==
+		    REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		hk_enqueue.rejecting = 1;
+	}
+}
+
+static void
+hk_enqueue_redis_reply(redisAsyncContext *ac, void *reply, void *arg)
+{
+	struct hk_enqueue_req *req = arg;
+	redisReply *r = reply;
+
+	TAILQ_REMOVE(&hk_enqueue.sent, req, link);
+	if (r == NULL) {
+		/* The connection is going away, with every request on it. */
+		if (ac == hk_enqueue.rc)
+			hk_enqueue.rc = NULL;
+		hk_enqueue_redis_down(ac->errstr != NULL && ac->errstr[0]
+		    ? ac->errstr : "connection lost");
+		hk_enqueue_to_inbox(req);
+		return;
+	}
+	if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8)
+	    == 0) {
+		if (hk_enqueue_redis_send(req, 1) != HK_OK)
+			hk_enqueue_to_inbox(req);
+		return;
+	}
+	if (hk_enqueue_redis_parse(r, req) == HK_OK) {
+		hk_enqueue_redis_rejecting(NULL);
+		hk_enqueue_finish(req, req->result, req->id, 0);
+		return;
+	}
+	hk_enqueue_redis_rejecting(r);
+	hk_enqueue_to_inbox(req);
+}
+
+static void
+hk_enqueue_inbox_done(void *arg, int result, const char *id)
+{
+	struct hk_enqueue_req *req = arg;
+
+	hk_enqueue_finish(req, result, id, result != HK_ENQUEUE_UNAVAILABLE);
+}
+
+static void
+hk_enqueue_to_inbox(struct hk_enqueue_req *req)
+{
+	req->where = HK_REQ_INBOX;
+	if (hk_inbox_submit(&req->inbox, &req->ev, hk_enqueue_inbox_done, req)
+	    != HK_OK)
+		hk_enqueue_finish(req, HK_ENQUEUE_UNAVAILABLE, NULL, 0);
+}
+
+static const char *const hk_enqueue_hs_names[] = { "AUTH", "SELECT" };
+
+/* hk_enqueue_hs_reply - AUTH or SELECT answered; a refusal ends the attempt. */
+static void
+hk_enqueue_hs_reply(redisAsyncContext *ac, void *reply, void *arg)
+{
+	const char *what = hk_enqueue_hs_names[(uintptr_t)arg];
+	redisReply *r = reply;
+	char why[256];
+
+	if (r == NULL || ac != hk_enqueue.rc || r->type != REDIS_REPLY_ERROR)
+		return;
+	snprintf(why, sizeof(why), "%s refused: %.*s", what,
+	    (int)HK_MIN(r->len, 200), r->str);
+	hk_enqueue_redis_drop(why);
+}
+
+/* hk_enqueue_loaded - SCRIPT LOAD answered: the breaker may close. */
+static void
+hk_enqueue_loaded(redisAsyncContext *ac, void *reply, void *arg)
+{
+	redisReply *r = reply;
+	char why[256];
+
+	if (r == NULL || ac != hk_enqueue.rc)
+		return;
+	if (r->type != REDIS_REPLY_STRING || r->len != 40) {
+		snprintf(why, sizeof(why), "SCRIPT LOAD refused: %.*s",
+		    r->type == REDIS_REPLY_ERROR ? (int)HK_MIN(r->len, 200)
+		    : 16, r->type == REDIS_REPLY_ERROR ? r->str
+		    : "unexpected reply");
+		hk_enqueue_redis_drop(why);
+		return;
+	}
+	memcpy(hk_enqueue.sha, r->str, 40);
+	hk_enqueue.sha[40] = '\0';
+	hk_enqueue.state = HK_REDIS_UP;
+	hk_enqueue.backoff_ms = HK_ENQUEUE_BACKOFF_MIN_MS;
+	if (hk_enqueue.breaker)
+		hk_log_info("redis: back; events go to the stream again");
+	else
+		hk_log_debug("redis: connected");
+	hk_enqueue.breaker = 0;
+}
+
+static void
+hk_enqueue_redis_connected(const redisAsyncContext *ac, int status)
+{
+	if (status == REDIS_OK)
+		return;
+	/* hiredis frees the context when this returns. */
+	if (ac == hk_enqueue.rc)
+		hk_enqueue.rc = NULL;
+	hk_enqueue_redis_down(ac->errstr != NULL && ac->errstr[0] ? ac->errstr
+	    : "cannot connect");
+}
+
+static void
+hk_enqueue_redis_disconnected(const redisAsyncContext *ac, int status)
+{
+	if (ac == hk_enqueue.rc)
+		hk_enqueue.rc = NULL;
+	hk_enqueue_redis_down(ac->errstr != NULL && ac->errstr[0] ? ac->errstr
+	    : "connection closed");
+}
+
+/*
+ * hk_enqueue_redis_handshake - AUTH, SELECT and SCRIPT LOAD, queued at once
+ * behind the connect: they and whatever follows go out in one write.
+ */
+static int
+hk_enqueue_redis_handshake(redisAsyncContext *ac)
+{
+	const struct hk_redisurl *u = &hk_enqueue.url;
+	char db[16];
+	int rc = REDIS_OK;
+
+	if (u->pass[0] && u->user[0])
+		rc = redisAsyncCommand(ac, hk_enqueue_hs_reply, (void *)0,
+		    "AUTH %s %s", u->user, u->pass);
+	else if (u->pass[0])
+		rc = redisAsyncCommand(ac, hk_enqueue_hs_reply, (void *)0,
+		    "AUTH %s", u->pass);
+	snprintf(db, sizeof(db), "%d", u->db);
+	if (rc == REDIS_OK && u->db != 0)
+		rc = redisAsyncCommand(ac, hk_enqueue_hs_reply, (void *)1,
+		    "SELECT %s", db);
+	if (rc == REDIS_OK)
+		rc = redisAsyncCommand(ac, hk_enqueue_loaded, NULL,
+		    "SCRIPT LOAD %s", hk_enqscript);
+	return rc == REDIS_OK ? HK_OK : HK_ERROR;
+}
+
+static void
+hk_enqueue_redis_connect(void)
+{
+	const struct hk_redisurl *u = &hk_enqueue.url;
+	redisAsyncContext *ac;
+	char why[160];
+
+	ac = u->path[0] ? redisAsyncConnectUnix(u->path)
+	    : redisAsyncConnect(u->host, u->port);
+	if (ac == NULL) {
+		hk_enqueue_redis_down("out of memory for a connection");
+		return;
+	}
+	if (ac->err) {
+		snprintf(why, sizeof(why), "%s", ac->errstr);
+		redisAsyncFree(ac);
+		hk_enqueue_redis_down(why);
+		return;
+	}
+	if (hk_redisev_attach(ac, hk_enqueue.base) != HK_OK) {
+		redisAsyncFree(ac);
+		hk_enqueue_redis_down("out of memory for a connection");
+		return;
+	}
+	redisAsyncSetConnectCallback(ac, hk_enqueue_redis_connected);
+	redisAsyncSetDisconnectCallback(ac, hk_enqueue_redis_disconnected);
+	hk_enqueue.rc = ac;
+	hk_enqueue.state = HK_REDIS_CONNECTING;
+	hk_enqueue.conn_ns = hk_clock_mono_ns();
+	if (hk_enqueue_redis_handshake(ac) != HK_OK)
+		hk_enqueue_redis_drop("cannot queue the handshake");
+}
+
+static void
+hk_enqueue_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	hk_enqueue_redis_connect();
+}
+
+/* hk_enqueue_tick_cb - the timeouts hiredis 0.14 does not have. */
+static void
+hk_enqueue_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hk_enqueue_req *req = TAILQ_FIRST(&hk_enqueue.sent);
+	uint64_t now = hk_clock_mono_ns();
+	uint64_t limit = (uint64_t)hk_enqueue.timeout_ms * 1000000u;
+	char why[96];
+
+	if (hk_enqueue.rc == NULL)
+		return;
+	if (hk_enqueue.state == HK_REDIS_CONNECTING
+	    && now - hk_enqueue.conn_ns > limit) {
+		snprintf(why, sizeof(why), "no answer within %d ms while "
+		    "connecting", hk_enqueue.timeout_ms);
+		hk_enqueue_redis_drop(why);
+	} else if (req != NULL && now - req->sent_ns > limit) {
+		snprintf(why, sizeof(why), "no reply within %d ms",
+		    hk_enqueue.timeout_ms);
+		hk_enqueue_redis_drop(why);
+	}
+}
+
+/* hk_enqueue_redis_usable - may a new request try Redis? */
+static int
+hk_enqueue_redis_usable(void)
+{
+	if (hk_enqueue.rc == NULL)
+		return 0;
+	return hk_enqueue.state == HK_REDIS_UP
+	    || (hk_enqueue.state == HK_REDIS_CONNECTING && !hk_enqueue.breaker);
+}
+
+/* hk_enqueue_req_new - the request, with its dedup key when it has one. */
+static struct hk_enqueue_req *
+hk_enqueue_req_new(const struct hk_enqueue_event *ev)
+{
+	struct hk_enqueue_req *req;
+	size_t plen = strlen(hk_enqueue.prefix), nlen = strlen(ev->src->name);
+	size_t keylen = 0;
+	char *p;
+
+	if (ev->idem_key != NULL && ev->idem_len > 0
+	    && ev->src->dedup_window_s > 0)
+		keylen = plen + 6 + nlen + 1 + ev->idem_len;
+	if ((req = malloc(sizeof(*req) + keylen)) == NULL)
+		return NULL;
+	memset(req, 0, sizeof(*req));
+	req->ev = *ev;
+	req->keylen = keylen;
+	if (keylen > 0) {
+		p = req->key;
+		memcpy(p, hk_enqueue.prefix, plen);
+		memcpy(p += plen, "dedup:", 6);
+		memcpy(p += 6, ev->src->name, nlen);
+		*(p += nlen) = ':';
+		memcpy(p + 1, ev->idem_key, ev->idem_len);
+	}
+	return req;
+}
+
+void
+hk_enqueue_submit(const struct hk_enqueue_event *ev, hk_enqueue_cb cb, void *arg)
+{
+	struct hk_enqueue_req *req;
+
+	if (hk_enqueue.base == NULL || (req = hk_enqueue_req_new(ev)) == NULL) {
+		/* Not running, or no memory: no loop or no way to defer. */
+		cb(arg, HK_ENQUEUE_UNAVAILABLE, ev->id, 0);
+		return;
+	}
+	req->cb = cb;
+	req->arg = arg;
+	hk_enqueue.inflight++;
+	if (hk_enqueue_redis_usable() && hk_enqueue_redis_send(req,
+	    hk_enqueue.state != HK_REDIS_UP) == HK_OK)
+		return;
+	hk_enqueue_to_inbox(req);
+}
+
+int
+hk_enqueue_init(struct event_base *base, const struct hk_conf *conf)
+{
+	struct timeval tick = { 0, HK_ENQUEUE_TICK_MS * 1000 };
+
+	memset(&hk_enqueue, 0, sizeof(hk_enqueue));
+	TAILQ_INIT(&hk_enqueue.sent);
+	TAILQ_INIT(&hk_enqueue.done);
+	if (hk_redisurl_parse(conf->redis.url, &hk_enqueue.url) != HK_OK) {
+		hk_log_error("redis: cannot parse the url \"%s\"; expected "
+		    "redis://[user:pass@]host[:port][/db] or unix:///path",
+		    conf->redis.url ? conf->redis.url : "");
+		return HK_ERROR;
+	}
+	hk_enqueue.prefix = conf->redis.prefix ? conf->redis.prefix : "hookd:";
+	hk_enqueue.timeout_ms = conf->redis.timeout_ms > 0
+	    ? conf->redis.timeout_ms : HK_ENQUEUE_TIMEOUT_MS;
+	hk_enqueue.backoff_ms = HK_ENQUEUE_BACKOFF_MIN_MS;
+	/* Workers forked together must not reconnect in step. */
+	hk_enqueue.seed = (unsigned)getpid() ^ (unsigned)hk_clock_mono_ns();
+	if (asprintf(&hk_enqueue.stream, "%sevents", hk_enqueue.prefix) < 0)
+		hk_enqueue.stream = NULL;
+	hk_enqueue.tick_ev = event_new(base, -1, EV_PERSIST, hk_enqueue_tick_cb,
+	    NULL);
+	hk_enqueue.retry_ev = evtimer_new(base, hk_enqueue_retry_cb, NULL);
+	hk_enqueue.done_ev = event_new(base, -1, 0, hk_enqueue_done_cb, NULL);
+	if (hk_enqueue.stream == NULL || hk_enqueue.tick_ev == NULL
+	    || hk_enqueue.retry_ev == NULL || hk_enqueue.done_ev == NULL
+	    || hk_inbox_init(base, conf->postgres.url) != HK_OK) {
+		hk_log_error("store: out of memory at start");
+		hk_enqueue.base = base;
+		hk_enqueue_shutdown();
+		return HK_ERROR;
+	}
+	hk_enqueue.base = base;
+	evtimer_add(hk_enqueue.tick_ev, &tick);
+	hk_enqueue_redis_connect();
+	return HK_OK;
+}
+
+/*
+ * hk_enqueue_shutdown - close both stores.  Requests still pending are called
+ * back here, UNAVAILABLE unless their answer was already in: normally the
+ * worker has drained and there are none.
+ */
+void
+hk_enqueue_shutdown(void)
+{
+	redisAsyncContext *ac = hk_enqueue.rc;
+
+	if (hk_enqueue.base == NULL)
+		return;
+	hk_enqueue.shutting = 1;
+	hk_inbox_shutdown();
+	hk_enqueue.rc = NULL;
+	hk_enqueue.state = HK_REDIS_DOWN;
+	/* Pending Redis requests get NULL replies, then find no inbox. */
+	if (ac != NULL)
+		redisAsyncFree(ac);
+	while (!TAILQ_EMPTY(&hk_enqueue.done))
+		hk_enqueue_done_cb(-1, 0, NULL);
+	if (hk_enqueue.tick_ev != NULL)
+		event_free(hk_enqueue.tick_ev);
+	if (hk_enqueue.retry_ev != NULL)
+		event_free(hk_enqueue.retry_ev);
+	if (hk_enqueue.done_ev != NULL)
+		event_free(hk_enqueue.done_ev);
+	free(hk_enqueue.stream);
+	memset(&hk_enqueue, 0, sizeof(hk_enqueue));
+}

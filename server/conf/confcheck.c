@@ -17,8 +17,8 @@
 
 #include "cidr.h"
 #include "confcheck.h"
-#include "redisurl.h"
 #include "core.h"
+#include "redisurl.h"
 #include "verify.h"
 
 /*

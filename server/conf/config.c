@@ -25,8 +25,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
 #include "confcheck.h"
+#include "config.h"
 #include "confparse.h"
 #include "core.h"
 #include "log.h"

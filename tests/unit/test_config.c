@@ -14,9 +14,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "config.h"
 #include "cidr.h"
 #include "confcheck.h"
+#include "config.h"
 #include "core.h"
 #include "log.h"
 #include "unit.h"

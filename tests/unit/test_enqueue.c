@@ -25,8 +25,8 @@
 
 #include "clock.h"
 #include "core.h"
-#include "migrate.h"
 #include "enqueue.h"
+#include "migrate.h"
 #include "unit.h"
 #include "uuid.h"
 

@@ -58,12 +58,12 @@
 
 #include "clock.h"
 #include "core.h"
+#include "enqscript.h"
+#include "enqueue.h"
 #include "inbox.h"
 #include "log.h"
 #include "redisev.h"
 #include "redisurl.h"
-#include "enqscript.h"
-#include "enqueue.h"
 
 #define HK_ENQUEUE_TICK_MS          25
 #define HK_ENQUEUE_BACKOFF_MIN_MS   100

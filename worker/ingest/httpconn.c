@@ -24,8 +24,8 @@
 #include <event2/event.h>
 
 #include "clock.h"
-#include "httpconn.h"
 #include "core.h"
+#include "httpconn.h"
 #include "log.h"
 
 #define HK_HTTPCONN_INITIAL_BUF  4096

@@ -2,7 +2,6 @@
  * cidr.c - address blocks (see cidr.h).
  */
 #include <arpa/inet.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,18 +9,6 @@
 
 #include "cidr.h"
 #include "core.h"
-
-/* hk_cidr_why - fill why and return HK_ERROR, for one-line returns. */
-static int __attribute__((format(printf, 3, 4)))
-hk_cidr_why(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-	return HK_ERROR;
-}
 
 /* hk_cidr_bits - one to three decimal digits, 0..max. */
 static int
@@ -54,26 +41,32 @@ hk_cidr_parse(const char *s, struct hk_cidr *out, char *why, size_t whylen)
 	int len;
 
 	memset(out, 0, sizeof(*out));
-	if (n >= sizeof(buf))
-		return hk_cidr_why(why, whylen, "not an address block");
+	if (n >= sizeof(buf)) {
+		snprintf(why, whylen, "not an address block");
+		return HK_ERROR;
+	}
 	memcpy(buf, s, n);
 	buf[n] = '\0';
 	out->family = strchr(buf, ':') ? AF_INET6 : AF_INET;
 	len = out->family == AF_INET6 ? 16 : 4;
-	if (inet_pton(out->family, buf, out->addr) != 1)
-		return hk_cidr_why(why, whylen, "\"%s\" is not an IP address",
-		    buf);
+	if (inet_pton(out->family, buf, out->addr) != 1) {
+		snprintf(why, whylen, "\"%s\" is not an IP address", buf);
+		return HK_ERROR;
+	}
 	out->bits = len * 8;
 	if (slash != NULL && hk_cidr_bits(slash + 1, len * 8, &out->bits)
-	    != HK_OK)
-		return hk_cidr_why(why, whylen, "the prefix length after "
-		    "\"/\" must be 0..%d", len * 8);
+	    != HK_OK) {
+		snprintf(why, whylen, "the prefix length after \"/\" must be "
+		    "0..%d", len * 8);
+		return HK_ERROR;
+	}
 	if (hk_cidr_hostbits(out, len)) {
 		for (int i = out->bits; i < len * 8; i++)
 			out->addr[i / 8] &= (unsigned char)~(0x80 >> (i % 8));
 		inet_ntop(out->family, out->addr, net, sizeof(net));
-		return hk_cidr_why(why, whylen, "\"%s\" has bits set past "
-		    "its prefix; did you mean \"%s/%d\"?", s, net, out->bits);
+		snprintf(why, whylen, "\"%s\" has bits set past its prefix; "
+		    "did you mean \"%s/%d\"?", s, net, out->bits);
+		return HK_ERROR;
 	}
 	return HK_OK;
 }

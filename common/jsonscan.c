@@ -331,3 +331,38 @@ hk_jsonscan_utf8_ok(const char *s, size_t len)
 			return 0;
 	return 1;
 }
+
+char *
+hk_jsonscan_escape_str(char *dst, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+	size_t n;
+
+	while (p < end) {
+		if (*p >= 0x80) {
+			if ((n = hk_jsonscan_utf8_len(p, (size_t)(end - p))) == 0) {
+				memcpy(dst, "\\ufffd", 6);
+				dst += 6;
+				p++;
+				continue;
+			}
+			memcpy(dst, p, n);
+			dst += n;
+			p += n;
+			continue;
+		}
+		if (*p == '"' || *p == '\\') {
+			*dst++ = '\\';
+			*dst++ = (char)*p;
+		} else if (*p < 0x20 || *p == 0x7f) {
+			memcpy(dst, "\\u00", 4);
+			dst[4] = hex[*p >> 4];
+			dst[5] = hex[*p & 0xf];
+			dst += 6;
+		} else
+			*dst++ = (char)*p;
+		p++;
+	}
+	return dst;
+}

@@ -24,4 +24,14 @@ size_t hk_jsonscan_utf8_len(const unsigned char *p, size_t avail);
 /* Is s[0..len) all valid UTF-8? */
 int    hk_jsonscan_utf8_ok(const char *s, size_t len);
 
+/*
+ * Write s[0..len) into dst as the inside of a JSON string (no quotes):
+ * quote, backslash and control characters escaped, bytes that are not
+ * UTF-8 replaced by U+FFFD, so the result is valid JSON whatever s holds.
+ * dst needs HK_JSONSCAN_ESCAPED_MAX(len) bytes; no NUL is written.  Returns
+ * the end of what was written.
+ */
+#define HK_JSONSCAN_ESCAPED_MAX(len)	(6 * (len))
+char  *hk_jsonscan_escape_str(char *dst, const char *s, size_t len);
+
 #endif

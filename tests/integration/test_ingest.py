@@ -234,6 +234,14 @@ def test_errors_have_json_bodies(gw, redis_server):
     assert stream(redis_server) == []
 
 
+def test_error_that_quotes_the_prefix_is_json(gw, redis_server):
+    # The message names the expected prefix in quotes; it must be escaped.
+    r = post(gw, "partner", b"{}", {"X-Signature": "md5=abc"})
+    check_error(r, 401, "invalid_signature")
+    assert '"sha256="' in r.json()["message"]
+    assert stream(redis_server) == []
+
+
 def raw(h, data, read_timeout=5.0):
     host, port = h.listen.rsplit(":", 1)
     s = socket.create_connection((host, int(port)), timeout=read_timeout)

@@ -143,10 +143,57 @@ test_against_jansson(void)
 	HK_CHECK(compared > 190000 && agree == compared);
 }
 
+/*
+ * Any bytes, escaped and quoted, make a JSON string jansson accepts; bytes
+ * that are valid UTF-8 without NUL come back unchanged.
+ */
+static void
+test_escape_str(void)
+{
+	static const char *kept[] = {
+		"", "plain", "say \"sha256=\"", "back\\slash", "tab\tnl\ncr\r",
+		"caf\xc3\xa9 \xf0\x9f\x98\x80", "\x01\x1f\x7f",
+	};
+	char in[64], out[2 + HK_JSONSCAN_ESCAPED_MAX(sizeof(in))], *e;
+	json_error_t err;
+	json_t *j;
+	int bad = 0;
+
+	for (size_t i = 0; i < HK_NELEM(kept); i++) {
+		size_t n = strlen(kept[i]);
+
+		out[0] = '"';
+		e = hk_jsonscan_escape_str(out + 1, kept[i], n);
+		*e++ = '"';
+		j = json_loadb(out, (size_t)(e - out), JSON_DECODE_ANY, &err);
+		HK_CHECK(j != NULL && json_is_string(j));
+		HK_CHECK(j != NULL && json_string_length(j) == n &&
+		    memcmp(json_string_value(j), kept[i], n) == 0);
+		json_decref(j);
+	}
+	srand(11);
+	for (int round = 0; round < 20000; round++) {
+		size_t n = (size_t)rand() % sizeof(in);
+
+		for (size_t k = 0; k < n; k++)
+			in[k] = (char)(rand() & 0xff);
+		out[0] = '"';
+		e = hk_jsonscan_escape_str(out + 1, in, n);
+		*e++ = '"';
+		HK_CHECK((size_t)(e - out) <= sizeof(out));
+		if ((j = json_loadb(out, (size_t)(e - out), JSON_DECODE_ANY
+		    | JSON_ALLOW_NUL, &err)) == NULL || !json_is_string(j))
+			bad++;
+		json_decref(j);
+	}
+	HK_CHECK(bad == 0);
+}
+
 int
 main(void)
 {
 	HK_RUN(test_cases);
 	HK_RUN(test_against_jansson);
+	HK_RUN(test_escape_str);
 	return hk_unit_done();
 }

@@ -26,10 +26,12 @@
 #include "clock.h"
 #include "core.h"
 #include "httpconn.h"
+#include "jsonscan.h"
 #include "log.h"
 
 #define HK_HTTPCONN_INITIAL_BUF  4096
 #define HK_HTTPCONN_LINGER_MS    2000
+#define HK_HTTPCONN_MSG_MAX      512	/* bytes of an error message kept */
 #define HK_HTTPCONN_LINGERING    (HK_HTTPCONN_CLOSING + 1)
 #define HK_HTTPCONN_DEAD         (HK_HTTPCONN_CLOSING + 2)	/* close on next turn */
 
@@ -376,8 +378,11 @@ void
 hk_httpconn_error(struct hk_httpconn *c, int status, const char *code,
     const char *message, const char *headers)
 {
-	char body[512];
-	int n;
+	/* The message is ours, but it may quote configuration or request
+	 * bytes (a signature prefix, a header name): escaped, and cut at
+	 * HK_HTTPCONN_MSG_MAX, it always makes a JSON body. */
+	char body[64 + HK_JSONSCAN_ESCAPED_MAX(HK_HTTPCONN_MSG_MAX)], *p;
+	size_t mlen = strlen(message), clen = strlen(code);
 
 	/* A request refused before its body was read cannot be followed by
 	 * another on this connection: the rest of the body is in the way. */
@@ -388,9 +393,17 @@ hk_httpconn_error(struct hk_httpconn *c, int status, const char *code,
 		event_del(c->rev);
 		evtimer_del(c->tev);
 	}
-	n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"message\":\"%s\"}",
-	    code, message);
-	hk_httpconn_respond(c, status, headers, body, (size_t)n);
+	if (clen > 40)
+		clen = 40;
+	if (mlen > HK_HTTPCONN_MSG_MAX)
+		mlen = HK_HTTPCONN_MSG_MAX;
+	p = body;
+	memcpy(p, "{\"error\":\"", 10);
+	p = hk_jsonscan_escape_str(p + 10, code, clen);
+	memcpy(p, "\",\"message\":\"", 13);
+	p = hk_jsonscan_escape_str(p + 13, message, mlen);
+	memcpy(p, "\"}", 2);
+	hk_httpconn_respond(c, status, headers, body, (size_t)(p + 2 - body));
 }
 
 static void

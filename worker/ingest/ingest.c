@@ -247,38 +247,21 @@ hk_ingest_health(struct hk_httpconn *c)
 }
 
 /*
- * hk_ingest_json_str - append s as a JSON string body (no quotes).  Bytes
- * that are not UTF-8 become U+FFFD: the headers must stay valid JSON for
- * PostgreSQL's jsonb and for the delivery pool.
+ * hk_ingest_json_str - append s as a JSON string body (no quotes), lower
+ * case when asked (header names).  Bytes that are not UTF-8 become U+FFFD:
+ * the headers must stay valid JSON for PostgreSQL's jsonb and for the
+ * delivery pool.
  */
 static char *
 hk_ingest_json_str(char *p, const char *s, int lower)
 {
-	size_t n;
+	char *end = hk_jsonscan_escape_str(p, s, strlen(s));
 
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch >= 0x80) {
-			if ((n = hk_jsonscan_utf8_len((const unsigned char *)s,
-			    4)) == 0) {
-				p += sprintf(p, "\\ufffd");
-				continue;
-			}
-			memcpy(p, s, n);
-			p += n;
-			s += n - 1;
-		} else if (ch == '"' || ch == '\\') {
-			*p++ = '\\';
-			*p++ = (char)ch;
-		} else if (ch < 0x20 || ch == 0x7f) {
-			p += sprintf(p, "\\u%04x", ch);
-		} else {
-			*p++ = lower && ch >= 'A' && ch <= 'Z'
-			    ? (char)(ch + 32) : (char)ch;
-		}
-	}
-	return p;
+	/* Escapes are lower case already, and UTF-8 bytes are not letters. */
+	for (; lower && p < end; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p + 32);
+	return end;
 }
 
 /* Headers that describe this hop, not the event: not stored. */

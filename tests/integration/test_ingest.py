@@ -242,6 +242,18 @@ def test_error_that_quotes_the_prefix_is_json(gw, redis_server):
     assert stream(redis_server) == []
 
 
+@pytest.mark.parametrize("body, status", [
+    (b'{"id":"big-1","n":1e999999}', 202),     # RFC 8259 sets no range
+    (b'{"id":"nul-1"}\x00', 400),               # a NUL after the document
+    (b'null\x00', 400),
+])
+def test_one_json_verdict_whatever_the_idempotency(gw, redis_server, body, status):
+    # A source keyed by a JSON pointer judges a body as every other does.
+    for source in ("test", "keyed"):
+        r = post(gw, source, body)
+        assert r.status_code == status, (source, r.status_code, r.text)
+
+
 def raw(h, data, read_timeout=5.0):
     host, port = h.listen.rsplit(":", 1)
     s = socket.create_connection((host, int(port)), timeout=read_timeout)

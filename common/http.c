@@ -44,6 +44,40 @@ hk_http_has_token(const char *v, size_t len, const char *tok)
 	return 0;
 }
 
+/*
+ * hk_http_absolute - an absolute-form target ("http://host/path?q", RFC 9112
+ * 3.2.2), which a server must accept: keep its path and query, "/" when it
+ * has none.  The host part is not checked against Host; hookd serves any.
+ */
+static int
+hk_http_absolute(struct hk_http_req *req)
+{
+	const char *t = req->target, *end = t + req->target_len, *path;
+	size_t skip;
+
+	if (req->target_len > 7 && hk_http_ieq(t, 7, "http://"))
+		skip = 7;
+	else if (req->target_len > 8 && hk_http_ieq(t, 8, "https://"))
+		skip = 8;
+	else
+		return HK_ERROR;
+	for (path = t + skip; path < end && *path != '/' && *path != '?';
+	    path++)
+		;
+	if (path == t + skip)
+		return HK_ERROR;	/* no host */
+	if (path == end) {
+		req->target = "/";
+		req->target_len = 1;
+	} else if (*path == '?') {
+		return HK_ERROR;	/* "http://h?q": no path to keep */
+	} else {
+		req->target = path;
+		req->target_len = (size_t)(end - path);
+	}
+	return HK_OK;
+}
+
 static int
 hk_http_request_line(const char *p, size_t n, struct hk_http_req *req,
     int *status, const char **why)
@@ -69,7 +103,7 @@ hk_http_request_line(const char *p, size_t n, struct hk_http_req *req,
 			goto bad;
 	req->target = sp1 + 1;
 	req->target_len = (size_t)(sp2 - sp1 - 1);
-	if (req->target[0] != '/')
+	if (req->target[0] != '/' && hk_http_absolute(req) != HK_OK)
 		goto bad;
 	for (size_t i = 0; i < req->target_len; i++)
 		if ((unsigned char)req->target[i] <= ' '
@@ -165,6 +199,20 @@ bad:
 	return HK_ERROR;
 }
 
+/* hk_http_bare_lf - does buf[0..n) hold an LF not preceded by CR? */
+static int
+hk_http_bare_lf(const char *buf, size_t n)
+{
+	const char *p = buf, *lf;
+
+	while ((lf = memchr(p, '\n', n - (size_t)(p - buf))) != NULL) {
+		if (lf == buf || lf[-1] != '\r')
+			return 1;
+		p = lf + 1;
+	}
+	return 0;
+}
+
 int
 hk_http_parse_head(const char *buf, size_t len, size_t max_head,
     struct hk_http_req *req, int *status, const char **why)
@@ -175,6 +223,13 @@ hk_http_parse_head(const char *buf, size_t len, size_t max_head,
 	/* Find the end of the head first: most calls end here, cheaply. */
 	end = memmem(buf, scan, "\r\n\r\n", 4);
 	if (end == NULL) {
+		/* A client that ends its lines with a bare LF would otherwise
+		 * wait for the header deadline: refuse it as soon as seen. */
+		if (hk_http_bare_lf(buf, scan)) {
+			*status = 400;
+			*why = "lines must end with CRLF";
+			return HK_ERROR;
+		}
 		if (len >= max_head) {
 			*status = 431;
 			*why = "the request headers are too large";
@@ -283,6 +338,11 @@ hk_http_chunked_decode(struct hk_http_chunked *st, char *buf, size_t len,
 				if (st->left > (UINT64_C(1) << 40))
 					return HK_ERROR;
 				st->left = st->left * 16 + (uint64_t)d;
+				st->digits++;
+			} else if (st->digits == 0) {
+				/* RFC 9112 7.1: chunk-size = 1*HEXDIG; an empty
+				 * size is not the last chunk. */
+				return HK_ERROR;
 			} else if (c == ';' || c == ' ' || c == '\t') {
 				st->state = HK_CH_EXT;
 			} else if (c == '\r') {
@@ -335,6 +395,7 @@ hk_http_chunked_decode(struct hk_http_chunked *st, char *buf, size_t len,
 			if (c != '\n')
 				return HK_ERROR;
 			st->state = HK_CH_SIZE;
+			st->digits = 0;
 			st->raw++;
 			break;
 		case HK_CH_TRAILER:

@@ -30,7 +30,8 @@ struct hk_http_header {
 
 struct hk_http_req {
 	int         method;		/* enum hk_http_method */
-	const char *target;		/* path and query */
+	const char *target;		/* path and query (of an absolute-form
+					 * target too: "http://h/p" gives "/p") */
 	size_t      target_len;
 	int         minor;		/* HTTP/1.<minor> */
 	struct hk_http_header headers[HK_HTTP_MAX_HEADERS];
@@ -61,6 +62,7 @@ const char *hk_http_header(const struct hk_http_req *req, const char *name,
  */
 struct hk_http_chunked {
 	int      state;
+	int      digits;		/* of the chunk size read so far */
 	uint64_t left;			/* bytes left in the current chunk */
 	size_t   raw;			/* raw bytes consumed */
 	size_t   out;			/* decoded bytes */

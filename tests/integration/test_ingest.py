@@ -286,6 +286,23 @@ def test_framing_attacks_refused(gw, redis_server):
     assert stream(redis_server) == []
 
 
+def test_http_strictness_without_leniency(gw, redis_server):
+    hdr = b"Host: x\r\nContent-Type: application/json\r\n"
+    # Bare LF line ends: a prompt 400, not a 408 at the header deadline.
+    r = raw(gw, b"POST /webhooks/test HTTP/1.1\nHost: x\nContent-Length: 2\n\n{}")
+    assert r.startswith(b"HTTP/1.1 400 ") and b'"bad_request"' in r, r
+    # A chunk-size line without a hex digit is not the last chunk.
+    r = raw(gw, b"POST /webhooks/test HTTP/1.1\r\n" + hdr +
+            b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n\r\n\r\n")
+    assert r.startswith(b"HTTP/1.1 400 "), r
+    assert stream(redis_server) == []
+    # An absolute-form target is accepted like its path (RFC 9112 3.2.2).
+    r = raw(gw, b"POST http://" + gw.listen.encode() + b"/webhooks/test HTTP/1.1\r\n" +
+            hdr + b"Content-Length: 2\r\n\r\n{}")
+    assert r.startswith(b"HTTP/1.1 202 "), r
+    assert len(stream(redis_server)) == 1
+
+
 def test_oversized_content_length_refused_before_the_body(gw):
     # Only the head is sent: the answer must come without any body bytes.
     r = raw(gw, b"POST /webhooks/test HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"

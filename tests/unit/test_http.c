@@ -103,6 +103,46 @@ test_request_line(void)
 	    && r.expect_continue);
 }
 
+/* RFC 9112 3.2.2: a server must accept a target in absolute form. */
+static void
+test_absolute_form(void)
+{
+	struct hk_http_req r;
+	const char *why;
+	int status;
+
+	HK_CHECK(parse("POST http://gw.example:8080/webhooks/x?a=1 HTTP/1.1"
+	    "\r\nHost: gw.example:8080\r\n\r\n", &r, &status, &why) == HK_OK);
+	HK_CHECK(r.target_len == 15 && memcmp(r.target, "/webhooks/x?a=1",
+	    15) == 0);
+	HK_CHECK(parse("GET HTTPS://gw/health HTTP/1.1\r\n\r\n", &r, &status,
+	    &why) == HK_OK && r.target_len == 7
+	    && memcmp(r.target, "/health", 7) == 0);
+	HK_CHECK(parse("GET http://gw HTTP/1.1\r\n\r\n", &r, &status, &why)
+	    == HK_OK && r.target_len == 1 && r.target[0] == '/');
+	HK_CHECK(parse("GET http:///x HTTP/1.1\r\n\r\n", &r, &status, &why)
+	    == HK_ERROR && status == 400);
+	HK_CHECK(parse("GET ftp://gw/x HTTP/1.1\r\n\r\n", &r, &status, &why)
+	    == HK_ERROR && status == 400);
+}
+
+/* Bare LF line ends are refused at once, not left to the deadline. */
+static void
+test_bare_lf(void)
+{
+	struct hk_http_req r;
+	const char *why;
+	int status;
+
+	HK_CHECK(parse("POST / HTTP/1.1\nHost: x\n\n", &r, &status, &why)
+	    == HK_ERROR && status == 400);
+	HK_CHECK(parse("POST / HTTP/1.1\r\nHost: x\n", &r, &status, &why)
+	    == HK_ERROR && status == 400);
+	HK_CHECK(parse("\n", &r, &status, &why) == HK_ERROR && status == 400);
+	HK_CHECK(parse("POST / HTTP/1.1\r\nHost: x\r\n", &r, &status, &why)
+	    == HK_AGAIN);
+}
+
 static void
 test_header_limit(void)
 {
@@ -164,6 +204,15 @@ test_chunked_errors(void)
 	memset(&st, 0, sizeof(st));
 	HK_CHECK(hk_http_chunked_decode(&st, buf, strlen(buf), 100, &big)
 	    == HK_ERROR);
+	/* A size line without a hex digit is no last chunk (RFC 9112 7.1). */
+	static const char *nodigit[] = { "\r\n\r\n", ";x\r\n\r\n",
+	    "3\r\nabc\r\n\r\n\r\n", " 0\r\n\r\n" };
+	for (size_t i = 0; i < HK_NELEM(nodigit); i++) {
+		strcpy(buf, nodigit[i]);
+		memset(&st, 0, sizeof(st));
+		HK_CHECK(hk_http_chunked_decode(&st, buf, strlen(buf), 100,
+		    &big) == HK_ERROR);
+	}
 }
 
 int
@@ -173,6 +222,8 @@ main(void)
 	HK_RUN(test_incomplete);
 	HK_RUN(test_smuggling_refused);
 	HK_RUN(test_request_line);
+	HK_RUN(test_absolute_form);
+	HK_RUN(test_bare_lf);
 	HK_RUN(test_header_limit);
 	HK_RUN(test_chunked);
 	HK_RUN(test_chunked_errors);

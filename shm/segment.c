@@ -21,6 +21,9 @@
 #include "core.h"
 #include "segment.h"
 
+#define HK_SEGMENT_SNAPSHOT_OFF	(sizeof(struct hk_shm_header) \
+	    + (size_t)HK_SHM_SLOTS * sizeof(struct hk_shm_slot))
+
 static size_t
 hk_segment_total(void)
 {
@@ -54,14 +57,41 @@ hk_segment_pid_is_hookd(pid_t pid)
 	return ok;
 }
 
-/* hk_segment_valid - does the mapped header describe this build's layout? */
-static int
-hk_segment_valid(const struct hk_shm_header *h, size_t size)
+int
+hk_segment_validate(const struct hk_shm_header *h, size_t size, char *why,
+    size_t whylen)
 {
-	return h->magic == HK_SHM_MAGIC && h->version == HK_SHM_VERSION
-	    && h->total_size == size && h->header_size == sizeof(*h)
-	    && h->nslots == HK_SHM_SLOTS
-	    && h->slot_size == sizeof(struct hk_shm_slot);
+	/* Every size and offset a reader will follow, against this build's
+	 * layout: a reader that trusted them could be sent past the mapping. */
+	const struct {
+		const char *name;
+		uint64_t    have, want;
+	} f[] = {
+		{ "magic", h->magic, HK_SHM_MAGIC },
+		{ "layout version", h->version, HK_SHM_VERSION },
+		{ "header_size", h->header_size, sizeof(*h) },
+		{ "total_size", h->total_size, hk_segment_total() },
+		{ "mapped size", size, hk_segment_total() },
+		{ "nslots", h->nslots, HK_SHM_SLOTS },
+		{ "slot_size", h->slot_size, sizeof(struct hk_shm_slot) },
+		{ "ring_records", h->ring_records, HK_RING_RECORDS },
+		{ "slots_off", h->slots_off, sizeof(*h) },
+		{ "snapshot_off", h->snapshot_off, HK_SEGMENT_SNAPSHOT_OFF },
+		{ "snapshot_size", h->snapshot_size, HK_SHM_SNAPSHOT_MAX },
+		{ "buckets_off", h->buckets_off,
+		    HK_SEGMENT_SNAPSHOT_OFF + HK_SHM_SNAPSHOT_MAX },
+		{ "nbuckets", h->nbuckets, HK_SHM_BUCKETS },
+	};
+
+	for (size_t i = 0; i < HK_NELEM(f); i++)
+		if (f[i].have != f[i].want) {
+			snprintf(why, whylen, "%s is %llu where this build "
+			    "expects %llu", f[i].name,
+			    (unsigned long long)f[i].have,
+			    (unsigned long long)f[i].want);
+			return HK_ERROR;
+		}
+	return HK_OK;
 }
 
 /*
@@ -113,8 +143,7 @@ hk_segment_init_header(struct hk_segment *seg, const char *instance)
 	h->slot_size = sizeof(struct hk_shm_slot);
 	h->ring_records = HK_RING_RECORDS;
 	h->slots_off = sizeof(*h);
-	h->snapshot_off = h->slots_off
-	    + (uint64_t)HK_SHM_SLOTS * sizeof(struct hk_shm_slot);
+	h->snapshot_off = HK_SEGMENT_SNAPSHOT_OFF;
 	h->snapshot_size = HK_SHM_SNAPSHOT_MAX;
 	h->buckets_off = h->snapshot_off + HK_SHM_SNAPSHOT_MAX;
 	h->nbuckets = HK_SHM_BUCKETS;
@@ -175,6 +204,7 @@ int
 hk_segment_attach(struct hk_segment *seg, const char *instance, char *err,
     size_t errlen)
 {
+	char why[128];
 	struct stat st;
 	void *p;
 	int fd;
@@ -210,10 +240,11 @@ hk_segment_attach(struct hk_segment *seg, const char *instance, char *err,
 	}
 	seg->hdr = p;
 	seg->size = (size_t)st.st_size;
-	if (!hk_segment_valid(seg->hdr, seg->size)) {
-		snprintf(err, errlen, "segment %s has layout version %u, this "
-		    "hookctl reads version %u", seg->name, seg->hdr->version,
-		    HK_SHM_VERSION);
+	if (hk_segment_validate(seg->hdr, seg->size, why, sizeof(why))
+	    != HK_OK) {
+		snprintf(err, errlen, "segment %s is not of this build's layout: "
+		    "%s (mismatched hookd and hookctl versions?)", seg->name,
+		    why);
 		hk_segment_detach(seg);
 		return HK_ERROR;
 	}
@@ -248,24 +279,30 @@ hk_segment_unlink(struct hk_segment *seg)
 	shm_unlink(seg->name);
 }
 
+/*
+ * The parts are found at this build's offsets, which hk_segment_validate
+ * held the header to when the segment was attached: an offset read from
+ * memory another process can write is never followed.
+ */
 struct hk_shm_slot *
 hk_segment_slot(const struct hk_segment *seg, unsigned i)
 {
-	return (struct hk_shm_slot *)((char *)seg->hdr + seg->hdr->slots_off
+	return (struct hk_shm_slot *)((char *)seg->hdr
+	    + sizeof(struct hk_shm_header)
 	    + (size_t)i * sizeof(struct hk_shm_slot));
 }
 
 void *
 hk_segment_snapshot(const struct hk_segment *seg)
 {
-	return (char *)seg->hdr + seg->hdr->snapshot_off;
+	return (char *)seg->hdr + HK_SEGMENT_SNAPSHOT_OFF;
 }
 
 struct hk_shm_bucket *
 hk_segment_buckets(const struct hk_segment *seg)
 {
 	return (struct hk_shm_bucket *)((char *)seg->hdr
-	    + seg->hdr->buckets_off);
+	    + HK_SEGMENT_SNAPSHOT_OFF + HK_SHM_SNAPSHOT_MAX);
 }
 
 const char *

@@ -42,6 +42,13 @@ struct hk_shm_bucket *hk_segment_buckets(const struct hk_segment *seg);
 
 /* True when pid is a live process whose command name starts with "hookd". */
 int  hk_segment_pid_is_hookd(pid_t pid);
+/*
+ * Does the header h of a mapping of size bytes describe this build's
+ * layout, every size and offset of it?  HK_OK, or HK_ERROR with what
+ * differs in why ("slots_off is 8 where this build expects 4096").
+ */
+int  hk_segment_validate(const struct hk_shm_header *h, size_t size,
+    char *why, size_t whylen);
 const char *hk_segment_role_name(int role);
 const char *hk_segment_state_name(int state);
 

@@ -138,6 +138,36 @@ test_bad_version_replaced(void)
 	hk_segment_detach(&a);
 }
 
+/* A reader refuses a header whose offsets differ, and says which. */
+static void
+test_bad_offsets_refused(void)
+{
+	struct hk_segment a, r;
+	char err[512];
+
+	HK_CHECK(hk_segment_create(&a, instance, err, sizeof(err)) == HK_OK);
+	HK_CHECK(hk_segment_validate(a.hdr, a.size, err, sizeof(err))
+	    == HK_OK);
+	a.hdr->slots_off = (uint64_t)1 << 40;
+	HK_CHECK(hk_segment_attach(&r, instance, err, sizeof(err))
+	    == HK_ERROR);
+	HK_CHECK(strstr(err, "slots_off") != NULL);
+	a.hdr->slots_off = sizeof(struct hk_shm_header);
+	a.hdr->snapshot_off += 8;
+	HK_CHECK(hk_segment_attach(&r, instance, err, sizeof(err))
+	    == HK_ERROR);
+	HK_CHECK(strstr(err, "snapshot_off") != NULL);
+	a.hdr->snapshot_off -= 8;
+	a.hdr->ring_records = 7;
+	HK_CHECK(hk_segment_validate(a.hdr, a.size, err, sizeof(err))
+	    == HK_ERROR && strstr(err, "ring_records") != NULL);
+	a.hdr->ring_records = HK_RING_RECORDS;
+	HK_CHECK(hk_segment_attach(&r, instance, err, sizeof(err)) == HK_OK);
+	hk_segment_detach(&r);
+	hk_segment_unlink(&a);
+	hk_segment_detach(&a);
+}
+
 int
 main(void)
 {
@@ -147,5 +177,6 @@ main(void)
 	HK_RUN(test_stale_replaced);
 	HK_RUN(test_live_owner_refused);
 	HK_RUN(test_bad_version_replaced);
+	HK_RUN(test_bad_offsets_refused);
 	return hk_unit_done();
 }

@@ -84,3 +84,37 @@ hk_cidr_match(const struct hk_cidr *c, int family, const unsigned char *a)
 		return 1;
 	return ((c->addr[full] ^ a[full]) & (0xff00 >> rest)) == 0;
 }
+
+const char *
+hk_cidr_guard(const struct hk_cidr *allow, int nallow,
+    const struct hk_cidr *deny, int ndeny, int family, const unsigned char *a)
+{
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	    0, 0xff, 0xff };
+	static const unsigned char nat64[12] = { 0, 0x64, 0xff, 0x9b };
+	static const unsigned char any6[16], lo6[16] = { [15] = 1 };
+	static const unsigned char lo4[4] = { 127, 0, 0, 1 };
+	int allowed = 0;
+
+	if (family == AF_INET6 && (memcmp(a, mapped, 12) == 0
+	    || memcmp(a, nat64, 12) == 0)) {
+		family = AF_INET;
+		a += 12;
+	}
+	if (family == AF_INET && a[0] == 0)
+		a = lo4;
+	else if (family == AF_INET6 && memcmp(a, any6, 16) == 0)
+		a = lo6;
+	if (family == AF_INET && a[0] == 169 && a[1] == 254)
+		return "link-local/cloud metadata";
+	if (family == AF_INET6 && a[0] == 0xfe && (a[1] & 0xc0) == 0x80)
+		return "link-local";
+	for (int i = 0; i < nallow && !allowed; i++)
+		allowed = hk_cidr_match(&allow[i], family, a);
+	if (allowed)
+		return NULL;
+	for (int i = 0; i < ndeny; i++)
+		if (hk_cidr_match(&deny[i], family, a))
+			return "in delivery.deny";
+	return NULL;
+}

@@ -29,4 +29,18 @@ int hk_cidr_parse(const char *s, struct hk_cidr *out, char *why,
 int hk_cidr_match(const struct hk_cidr *c, int family,
     const unsigned char *a);
 
+/*
+ * The outbound guard: why the address a (AF_INET: 4 bytes, AF_INET6: 16)
+ * may not be connected to, or NULL when it may.  An address is first
+ * taken for what it reaches: an IPv4-mapped (::ffff:0:0/96) or NAT64
+ * (64:ff9b::/96) address for the IPv4 address it carries, and the
+ * unspecified 0.0.0.0/8 and :: for the local host they connect to
+ * (127.0.0.1, ::1).  Link-local (169.254.0.0/16 with the cloud metadata
+ * services, fe80::/10) is always refused; an address in deny is refused
+ * unless allow has it.
+ */
+const char *hk_cidr_guard(const struct hk_cidr *allow, int nallow,
+    const struct hk_cidr *deny, int ndeny, int family,
+    const unsigned char *a);
+
 #endif /* HK_CIDR_H */

@@ -190,6 +190,41 @@ def test_metadata_address_is_refused(hookd_factory, pg_server):
     assert "169.254.169.254 refused" in h.log_text()
 
 
+def refused(pg_server, eid, name, ip):
+    harness.wait_for(lambda: attempts(pg_server, eid, name), 10, what=name)
+    at = attempts(pg_server, eid, name)[0]
+    assert at[1] is None, (name, at)
+    assert "address %s refused (in delivery.deny)" % ip in at[2], (name, at)
+
+
+def test_unspecified_addresses_are_judged_as_the_local_host(hookd_factory, pg_server, sinks):
+    # The kernel connects 0.0.0.0 and :: to the local host: with loopback
+    # denied they are refused like 127.0.0.1 and ::1.
+    s = sinks()
+    port = s.url.rsplit(":", 1)[1]
+    h = start(hookd_factory, [dest("zero", "http://0.0.0.0:%s/hooks" % port),
+                              dest("any6", "http://[::]:%s/hooks" % port)],
+              deny=["127.0.0.0/8", "::1"], retry_schedule=[60])
+    eid = post(h, b'{"z":1}')
+    refused(pg_server, eid, "zero", "0.0.0.0")
+    refused(pg_server, eid, "any6", "::")
+    assert s.got() == []
+
+
+def test_a_proxy_from_the_environment_is_not_used(hookd_factory, pg_server, sinks):
+    # With http_proxy set, libcurl would connect to the proxy, and the
+    # guard would judge the proxy's (allowed) address, not the destination's.
+    proxy = sinks()
+    env = {"http_proxy": proxy.url, "HTTP_PROXY": proxy.url, "no_proxy": None,
+           "NO_PROXY": None}
+    h = hookd_factory(env=env, delivery={"retry_schedule": [60], "jitter": 0.0,
+                                         "deny": ["127.0.0.2/32"]},
+                      destinations=dest("lo2", "http://127.0.0.2:9/hooks"))
+    eid = post(h, b'{"p":1}')
+    refused(pg_server, eid, "lo2", "127.0.0.2")
+    assert proxy.got() == []
+
+
 def delivery_pid(h):
     r = h.ctl("status", "--json")
     assert r.returncode == 0, r.stderr

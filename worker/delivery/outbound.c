@@ -155,36 +155,6 @@ hk_outbound_timerfn(CURLM *m, long ms, void *userp)
 	return 0;
 }
 
-/*
- * hk_outbound_refuse - why an address may not be connected to, or NULL.
- * IPv4-mapped IPv6 addresses are judged as the IPv4 address they carry.
- */
-static const char *
-hk_outbound_refuse(int family, const unsigned char *a)
-{
-	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	    0, 0xff, 0xff };
-	int allowed = 0;
-
-	if (family == AF_INET6 && memcmp(a, mapped, 12) == 0) {
-		family = AF_INET;
-		a += 12;
-	}
-	if (family == AF_INET && a[0] == 169 && a[1] == 254)
-		return "link-local/cloud metadata";
-	if (family == AF_INET6 && a[0] == 0xfe && (a[1] & 0xc0) == 0x80)
-		return "link-local";
-	for (int i = 0; i < hk_outbound.nallow && !allowed; i++)
-		allowed = hk_cidr_match(&hk_outbound.allow[i],
-		    family, a);
-	if (allowed)
-		return NULL;
-	for (int i = 0; i < hk_outbound.ndeny; i++)
-		if (hk_cidr_match(&hk_outbound.deny[i], family, a))
-			return "in delivery.deny";
-	return NULL;
-}
-
 /* hk_outbound_opensocket - the SSRF guard, on the address curl chose. */
 static curl_socket_t
 hk_outbound_opensocket(void *clientp, curlsocktype purpose,
@@ -201,7 +171,9 @@ hk_outbound_opensocket(void *clientp, curlsocktype purpose,
 	else if (sa->family == AF_INET6)
 		a = (const unsigned char *)&((struct sockaddr_in6 *)(void *)
 		    &sa->addr)->sin6_addr;
-	if (a != NULL && (why = hk_outbound_refuse(sa->family, a)) != NULL) {
+	if (a != NULL && (why = hk_cidr_guard(hk_outbound.allow,
+	    hk_outbound.nallow, hk_outbound.deny, hk_outbound.ndeny, sa->family,
+	    a)) != NULL) {
 		inet_ntop(sa->family, a, ip, sizeof(ip));
 		snprintf(x->refused, sizeof(x->refused), "address %s refused "
 		    "(%s)", ip, why);
@@ -298,6 +270,9 @@ hk_outbound_setopts(struct hk_outbound_xfer *x, const struct hk_outbound_req *r)
 
 	curl_easy_setopt(e, CURLOPT_URL, r->dest->url);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* No proxy, whatever http_proxy and friends say: the guard must judge
+	 * the destination's address, not a proxy's. */
+	curl_easy_setopt(e, CURLOPT_PROXY, "");
 	curl_easy_setopt(e, CURLOPT_POST, 1L);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);

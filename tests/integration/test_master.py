@@ -304,3 +304,73 @@ def test_master_as_pid_1(workdir, redis_server, pg_server):
     text = open(os.path.join(workdir, "pid1.log")).read()
     assert "master is gone" not in text
     assert p.returncode == 0, text[-2000:]
+
+
+def _keep_alive_load(h, stop, results, n_conns=6, cap=20000):
+    """Clients that each keep one connection alive and POST back to back
+    until stop is set (or cap requests): results gets (status or error)."""
+    import http.client
+    host, port = h.listen.rsplit(":", 1)
+
+    def client(k):
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        i = 0
+        while not stop.is_set() and len(results) < cap:
+            i += 1
+            body = json.dumps({"c": k, "i": i}).encode()
+            try:
+                conn.request("POST", "/webhooks/test", body,
+                             {"Content-Type": "application/json",
+                              "Idempotency-Key": "ka-%d-%d" % (k, i)})
+                r = conn.getresponse()
+                data = r.read()
+                results.append((time.monotonic(), r.status,
+                                json.loads(data).get("id") if r.status < 300 else data))
+            except (OSError, http.client.HTTPException) as e:
+                results.append((time.monotonic(), "error", repr(e)))
+                conn.close()
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(k,), daemon=True)
+               for k in range(n_conns)]
+    for t in threads:
+        t.start()
+    return threads
+
+
+def test_reloads_and_stop_under_keep_alive_load_drop_nothing(hookd_factory, redis_server):
+    # Ten reloads under keep-alive load, then a graceful stop: no request
+    # fails before the stop begins, and every event answered 2xx is stored.
+    h = hookd_factory(workers=2, delivery_workers=0, drain_timeout_ms=3000)
+    stop, results = threading.Event(), []
+    threads = _keep_alive_load(h, stop, results)
+    try:
+        harness.wait_for(lambda: len(results) > 50, timeout=10, what="load running")
+        for n in range(2, 12):
+            h.reload()
+            harness.wait_for(lambda: status(h)["generation"] == n, timeout=10,
+                             what="generation %d" % n)
+            time.sleep(0.3)
+        harness.wait_for(lambda: len(procs(h, state=None)) and all(
+            p["generation"] == 11 for p in procs(h)), timeout=15,
+            what="the old generations to exit")
+        stop_at = time.monotonic()
+        h.signal(signal.SIGTERM)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(15)
+    before = [r for r in results if r[0] < stop_at]
+    failed = [r for r in before if r[1] not in (200, 202)]
+    assert len(before) > 200, len(before)
+    assert not failed, "%d of %d requests failed before the stop: %s" % (
+        len(failed), len(before), failed[:5])
+    assert h.wait(15) == 0
+    c = redis_server.client()
+    try:
+        stored = {e[1][b"id"].decode() for e in c.xrange("hookd:events")}
+    finally:
+        c.close()
+    accepted = {r[2] for r in results if r[1] == 202}
+    assert accepted and accepted <= stored, len(accepted - stored)

@@ -31,6 +31,7 @@
 
 #define HK_HTTPCONN_INITIAL_BUF  4096
 #define HK_HTTPCONN_LINGER_MS    2000
+#define HK_HTTPCONN_IDLE_GRACE_MS 1000	/* for idle connections at a stop */
 #define HK_HTTPCONN_MSG_MAX      512	/* bytes of an error message kept */
 #define HK_HTTPCONN_LINGERING    (HK_HTTPCONN_CLOSING + 1)
 #define HK_HTTPCONN_DEAD         (HK_HTTPCONN_CLOSING + 2)	/* close on next turn */
@@ -175,24 +176,18 @@ hk_httpconn_server_stop(struct hk_httpconn_server *srv)
 		srv->accept_ev = NULL;
 	}
 	srv->accepting = 0;
-	srv->max_conns = 0;
+	srv->max_conns = 0;		/* draining: every answer closes */
+	/*
+	 * An idle kept-alive connection is not closed at once: its client may
+	 * be sending a request right now, and closing under it would reset
+	 * that request.  It gets a grace to send one, which is answered with
+	 * "Connection: close"; one that stays silent is closed after it.
+	 */
 	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, link);
 		if (c->phase == HK_HTTPCONN_IDLE && c->in_len == 0)
-			hk_httpconn_close(c);
+			hk_httpconn_arm(c, HK_HTTPCONN_IDLE_GRACE_MS);
 	}
-}
-
-int
-hk_httpconn_server_busy(const struct hk_httpconn_server *srv)
-{
-	const struct hk_httpconn *c;
-	int n = 0;
-
-	TAILQ_FOREACH(c, &srv->conns, link)
-		if (c->phase != HK_HTTPCONN_IDLE && c->phase != HK_HTTPCONN_LINGERING)
-			n++;
-	return n;
 }
 
 void
@@ -264,7 +259,13 @@ hk_httpconn_next(struct hk_httpconn *c)
 		hk_httpconn_linger(c);
 		return;
 	}
-	if (!c->keep_alive || hk_httpconn_srv->max_conns == 0) {
+	if (hk_httpconn_srv->max_conns == 0) {
+		/* Draining: the answer said "Connection: close"; a request the
+		 * client pipelined behind it is drained, not reset. */
+		hk_httpconn_linger(c);
+		return;
+	}
+	if (!c->keep_alive) {
 		hk_httpconn_close_soon(c);
 		return;
 	}
@@ -362,8 +363,9 @@ hk_httpconn_respond(struct hk_httpconn *c, int status, const char *headers,
 	    "X-Response-Time: %.3fms\r\n"
 	    "%s%s\r\n", status, hk_http_reason(status), body_len,
 	    (double)(c->t_respond_ns - c->t_start_ns) / 1e6,
-	    c->keep_alive && c->phase != HK_HTTPCONN_CLOSING ? ""
-	    : "Connection: close\r\n", headers ? headers : "");
+	    c->keep_alive && c->phase != HK_HTTPCONN_CLOSING
+	    && hk_httpconn_srv->max_conns > 0 ? "" : "Connection: close\r\n",
+	    headers ? headers : "");
 	memcpy(c->out + n, body, body_len);
 	c->out_len = (size_t)n + body_len;
 	c->out_pos = 0;
@@ -420,8 +422,17 @@ hk_httpconn_timeout_cb(evutil_socket_t fd, short what, void *arg)
 		hk_httpconn_error(c, 408, "request_timeout", "the request body did "
 		    "not arrive within the body timeout", NULL);
 		return;
+	case HK_HTTPCONN_IDLE:
+		/* Idle past its deadline, or past the drain's grace: a FIN,
+		 * then whatever the client still sends is read and dropped. */
+		if (c->in_len == 0) {
+			hk_httpconn_linger(c);
+			return;
+		}
+		hk_httpconn_close(c);
+		return;
 	default:
-		/* Idle, a client that does not read, or lingering done. */
+		/* A client that does not read, or lingering done. */
 		hk_httpconn_close(c);
 		return;
 	}

@@ -79,12 +79,15 @@ struct hk_httpconn_server {
 	TAILQ_HEAD(, hk_httpconn) conns;
 };
 
-int  hk_httpconn_server_init(struct hk_httpconn_server *srv, struct event_base *base,
-    int fd, const struct hk_httpconn_ops *ops);
-/* Stop accepting; idle kept-alive connections are closed. */
+int  hk_httpconn_server_init(struct hk_httpconn_server *srv,
+    struct event_base *base, int fd, const struct hk_httpconn_ops *ops);
+/*
+ * Stop accepting.  Every answer from now on says "Connection: close"; idle
+ * kept-alive connections get a short grace to send a last request before
+ * they are closed, so that a request already on the wire is answered, not
+ * reset.  The server is drained when nconns reaches 0.
+ */
 void hk_httpconn_server_stop(struct hk_httpconn_server *srv);
-/* Connections with a request in progress. */
-int  hk_httpconn_server_busy(const struct hk_httpconn_server *srv);
 void hk_httpconn_server_free(struct hk_httpconn_server *srv);
 
 /* Queue an answer: status, extra header lines ("Name: value\r\n"...) or

@@ -600,8 +600,7 @@ hk_ingest_done(struct hk_httpconn *c, int status)
 static void
 hk_ingest_drain_cb(evutil_socket_t fd, short what, void *arg)
 {
-	if ((hk_httpconn_server_busy(&hk_ingest.srv) == 0
-	    && hk_enqueue_inflight() == 0)
+	if ((hk_ingest.srv.nconns == 0 && hk_enqueue_inflight() == 0)
 	    || hk_child_drain_left_ms(hk_ingest.child) == 0)
 		event_base_loopexit(hk_ingest.base, NULL);
 }

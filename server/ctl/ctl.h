@@ -7,6 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+#include <libpq-fe.h>
+
 #include "config.h"
 #include "segment.h"
 
@@ -52,10 +55,59 @@ int hk_ctl_tail(struct hk_ctl *ctl, int argc, char **argv);
 /* ctl_send.c */
 int hk_ctl_send(struct hk_ctl *ctl, int argc, char **argv);
 
-/* ctl_db.c */
+/* ctl_events.c */
 int hk_ctl_events(struct hk_ctl *ctl, int argc, char **argv);
 int hk_ctl_event(struct hk_ctl *ctl, int argc, char **argv);
+
+/* ctl_replay.c */
 int hk_ctl_replay(struct hk_ctl *ctl, int argc, char **argv);
+
+/* ctl_dlq.c */
 int hk_ctl_dlq(struct hk_ctl *ctl, int argc, char **argv);
+
+/* ctl_pg.c: the connection and helpers of the database commands above */
+#define HK_CTL_PG_LIMIT		50	/* rows listed when --limit is absent */
+
+/* An ISO 8601 UTC timestamp with microseconds, from SQL. */
+#define HK_CTL_PG_TS(col) \
+	"to_char(" col " AT TIME ZONE 'UTC', " \
+	"'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+PGconn   *hk_ctl_pg_connect(struct hk_ctl *ctl);
+PGresult *hk_ctl_pg_query(PGconn *conn, const char *sql, int nparams,
+    const char *const *params);
+int  hk_ctl_pg_exec(PGconn *conn, const char *sql);
+const char *hk_ctl_pg_val(const PGresult *res, int row, int col);
+json_t *hk_ctl_pg_jval(const PGresult *res, int row, int col, int kind);
+int  hk_ctl_pg_json_print(json_t *doc);
+int  hk_ctl_pg_opt(int argc, char **argv, int *i, const char *name,
+    const char **val);
+int  hk_ctl_pg_limit(const char *s, char *out, size_t len);
+int  hk_ctl_pg_id_ok(const char *s);
+
+/* ctl_table.c */
+#define HK_CTL_TABLE_CELL_MAX	72	/* longest free-text cell in a table */
+
+/*
+ * A table printed in aligned columns.  Rows are kept until the end so that
+ * each column is exactly as wide as its widest cell; the last column is
+ * never padded, so free text (errors) can go there.
+ */
+struct hk_ctl_table {
+	const char *const *head;
+	int      ncols;
+	unsigned right;			/* bit i: column i is right-aligned */
+	char   **cells;			/* nrows * ncols */
+	size_t   nrows;
+	size_t   cap;
+};
+
+int  hk_ctl_table_row(struct hk_ctl_table *t, const char *const *cells);
+void hk_ctl_table_print(const struct hk_ctl_table *t, int indent);
+void hk_ctl_table_free(struct hk_ctl_table *t);
+char *hk_ctl_table_printable(const unsigned char *s, size_t len,
+    int keep_lines, char *out, size_t outlen);
+const char *hk_ctl_table_line(const char *s, char *buf, size_t len);
+const char *hk_ctl_table_when(const char *iso, char *buf, size_t len);
 
 #endif

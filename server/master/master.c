@@ -12,10 +12,9 @@
  * reload, USR1 reopen logs (passed on to the children), CHLD reap.
  * In shm it owns the header and slot identities; slot 0 is its own.
  *
- * Slots: a process keeps its slot for life and a respawned one takes the
- * same slot, so its ring continues where the dead one stopped.  A reload
- * starts a new generation in free slots while the old one drains, which is
- * why the segment has room for two generations.
+ * The mechanics of the children (fork, reap, respawn throttle, watchdog,
+ * signalling a generation) are in proc.c, which shares the state in
+ * master.h; this file is the cycle.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,10 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/time.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "child.h"
@@ -36,47 +33,28 @@
 #include "log.h"
 #include "master.h"
 #include "migrate.h"
+#include "proc.h"
 #include "ratelimit.h"
 
 #define HK_MASTER_TICK_MS      100
-#define HK_MASTER_MAX_SOCKETS  64
-#define HK_MASTER_QUICK_DEATH_NS  (1000ull * 1000000u)	/* died within 1 s */
-#define HK_MASTER_MAX_THROTTLE_MS 30000
-
-enum hk_proc_state {
-	HK_PROC_FREE = 0,
-	HK_PROC_RUNNING,	/* pid is alive */
-	HK_PROC_RESPAWN,	/* dead, respawn at respawn_ns */
-	HK_PROC_RETIRED,	/* old generation: draining, not respawned */
-	HK_PROC_HALTED,		/* exited with status 2: not respawned */
-};
-
-struct hk_proc {
-	int       state;
-	pid_t     pid;
-	int       role;
-	int       index;
-	unsigned  generation;
-	int       fd;			/* listening socket handed to it, or -1 */
-	int       fails;		/* quick deaths in a row */
-	uint64_t  spawn_ns;
-	uint64_t  respawn_ns;
-	uint64_t  kill_ns;		/* SIGKILL if still alive then; 0 = no */
-	hk_child_main_fn main;
-};
-
-/* A set of listening sockets for one address; the old set of a reload
- * that changed the address stays open until its generation is gone. */
-struct hk_sockset {
-	char      addr[256];
-	int       fds[HK_MASTER_MAX_SOCKETS];
-	int       n;
-	unsigned  generation;		/* last generation that uses it */
-};
 
 static int  hk_master_one(const struct hk_conf *conf);
 static int  hk_master_ingest_count(const struct hk_conf *conf);
 static int  hk_master_delivery_count(const struct hk_conf *conf);
+static void hk_master_signals(sigset_t *blocked);
+static int  hk_master_daemonize(void);
+static int  hk_master_setup(struct hk_conf *conf);
+static int  hk_master_sockets(const struct hk_conf *conf);
+static int  hk_master_admin_socket(const struct hk_conf *conf,
+    const char *old_addr);
+static void hk_master_claim_buckets(const struct hk_conf *conf);
+static int  hk_master_write_pid(const char *path);
+static void hk_master_tick(void);
+static int  hk_master_start_generation(void);
+static void hk_master_reload(void);
+static void hk_master_begin_stop(int fast);
+static void hk_master_retire_old(void);
+static void hk_master_cleanup(void);
 
 /* The role table: every child process the master runs. */
 static const struct hk_role_def {
@@ -93,38 +71,119 @@ static const struct hk_role_def {
 static volatile sig_atomic_t hk_sig_term, hk_sig_quit, hk_sig_hup,
     hk_sig_usr1, hk_sig_chld, hk_sig_alrm;
 
-static struct {
-	struct hk_conf   *conf;
-	struct hk_segment seg;
-	struct hk_proc    procs[HK_SHM_SLOTS];	/* index = shm slot */
-	unsigned          generation;
-	struct hk_sockset ingest[2];		/* [cur], and the old one */
-	int               cur;
-	int               admin_fd;
-	int               old_admin_fd;
-	unsigned          old_admin_gen;
-	int               stopping;		/* 0, 1 graceful, 2 fast */
-	uint64_t          stop_deadline_ns;
-	int               pid_written;
-	pid_t             pid;			/* after -d, the daemon's */
-} hk_master;
+/* Not static: proc.c works on the process table in it (master.h). */
+struct hk_master hk_master;
 
-static int
-hk_master_one(const struct hk_conf *conf)
+int
+hk_master_main(struct hk_conf *conf, int daemonize)
 {
-	return 1;
+	struct hk_shm_slot *self;
+	sigset_t blocked, none;
+	uint64_t now;
+
+	hk_master.conf = conf;
+	hk_master.admin_fd = -1;
+	hk_master.old_admin_fd = -1;
+	hk_log_identity("master", 0);
+	if (daemonize)
+		hk_master_daemonize();
+	hk_master_signals(&blocked);
+	hk_master.pid = getpid();
+
+	if (hk_master_setup(conf) != HK_OK) {
+		if (hk_master.seg.hdr != NULL) {
+			hk_segment_unlink(&hk_master.seg);
+			hk_segment_detach(&hk_master.seg);
+		}
+		return 1;
+	}
+	if (daemonize && hk_master_write_pid(conf->pid_file) != HK_OK)
+		return 1;
+	hk_log_info("hookd %s starting: instance \"%s\", %d ingest workers on "
+	    "%s, %d delivery workers, admin on %s", HK_VERSION, conf->instance,
+	    conf->nworkers, conf->listen, conf->delivery.workers,
+	    conf->admin.listen);
+	hk_master_start_generation();
+	hk_master_tick();
+	self = hk_segment_slot(&hk_master.seg, 0);
+	sigemptyset(&none);
+
+	for (;;) {
+		sigsuspend(&none);
+		now = hk_clock_mono_ns();
+		atomic_store_explicit(&self->heartbeat_ns, now,
+		    memory_order_relaxed);
+
+		if (hk_sig_chld) {
+			hk_sig_chld = 0;
+			hk_proc_reap();
+		}
+		if (hk_sig_quit) {
+			hk_sig_quit = 0;
+			hk_master_begin_stop(1);
+		}
+		if (hk_sig_term) {
+			hk_sig_term = 0;
+			hk_master_begin_stop(0);
+		}
+		if (hk_master.stopping) {
+			if (hk_proc_alive(~0u) == 0)
+				break;
+			if (now >= hk_master.stop_deadline_ns)
+				hk_proc_signal_all(SIGKILL, ~0u, 0);
+			hk_proc_watchdog(now);
+			continue;
+		}
+		if (hk_sig_hup) {
+			hk_sig_hup = 0;
+			hk_master_reload();
+		}
+		if (hk_sig_usr1) {
+			hk_sig_usr1 = 0;
+			if (hk_log_reopen() == HK_OK)
+				hk_log_info("log reopened");
+			hk_proc_signal_all(SIGUSR1, ~0u, 0);
+		}
+		hk_sig_alrm = 0;
+		hk_proc_respawn_due(now);
+		hk_proc_watchdog(now);
+		hk_master_retire_old();
+	}
+	hk_log_info("stopped");
+	hk_master_cleanup();
+	return 0;
 }
 
+/* hk_master_setup - everything before the first fork. */
 static int
-hk_master_ingest_count(const struct hk_conf *conf)
+hk_master_setup(struct hk_conf *conf)
 {
-	return conf->nworkers;
-}
+	struct hk_shm_slot *s;
+	char err[1024];
 
-static int
-hk_master_delivery_count(const struct hk_conf *conf)
-{
-	return conf->delivery.workers;
+	if (hk_segment_create(&hk_master.seg, conf->instance, err, sizeof(err))
+	    != HK_OK) {
+		hk_log_error("%s", err);
+		return HK_ERROR;
+	}
+	hk_master.generation = 1;
+	atomic_store_explicit(&hk_master.seg.hdr->generation, 1,
+	    memory_order_relaxed);
+	s = hk_segment_slot(&hk_master.seg, 0);
+	s->role = HK_ROLE_MASTER;
+	s->start_us = hk_clock_real_us();
+	s->generation = 1;
+	atomic_store_explicit(&s->pid, (int32_t)getpid(), memory_order_relaxed);
+	atomic_store_explicit(&s->state, HK_SLOT_RUNNING, memory_order_relaxed);
+	hk_master.procs[0].state = HK_PROC_RUNNING;	/* never reused */
+	hk_master_claim_buckets(conf);
+
+	if (conf->postgres.migrate && hk_migrate_run(conf, 30) != HK_OK)
+		return HK_ERROR;
+	if (hk_master_sockets(conf) != HK_OK
+	    || hk_master_admin_socket(conf, NULL) != HK_OK)
+		return HK_ERROR;
+	return HK_OK;
 }
 
 static void
@@ -161,6 +220,56 @@ hk_master_signals(sigset_t *blocked)
 	/* Handlers run only inside sigsuspend(), never between our checks. */
 	if (sigprocmask(SIG_BLOCK, blocked, NULL) == -1)
 		hk_fatal("sigprocmask");
+}
+
+static int
+hk_master_daemonize(void)
+{
+	int fd;
+
+	switch (fork()) {
+	case -1: hk_fatal("fork");
+	case 0: break;
+	default: _exit(0);
+	}
+	if (setsid() == -1)
+		hk_fatal("setsid");
+	switch (fork()) {
+	case -1: hk_fatal("fork");
+	case 0: break;
+	default: _exit(0);
+	}
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		if (hk_master.conf->log.file[0] != '\0')
+			dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+	return HK_OK;
+}
+
+static int
+hk_master_write_pid(const char *path)
+{
+	char buf[32];
+	int fd, n;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd == -1) {
+		hk_log_errno("open(\"%s\") for the pid file", path);
+		return HK_ERROR;
+	}
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (write(fd, buf, (size_t)n) != n) {
+		hk_log_errno("write(\"%s\")", path);
+		close(fd);
+		return HK_ERROR;
+	}
+	close(fd);
+	hk_master.pid_written = 1;
+	return HK_OK;
 }
 
 /* hk_master_sockets - make sure the ingest socket set fits conf. */
@@ -217,338 +326,6 @@ hk_master_admin_socket(const struct hk_conf *conf, const char *old_addr)
 	return HK_OK;
 }
 
-/* hk_master_child - in the forked child: become the role, never return. */
-static void
-hk_master_child(unsigned slot)
-{
-	struct hk_proc *p = &hk_master.procs[slot];
-	struct hk_child c;
-	sigset_t none;
-	int rc;
-
-	/* Children handle signals through their event loops. */
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			signal(sig, SIG_DFL);
-	signal(SIGPIPE, SIG_IGN);
-	/* Ctrl-C in a terminal signals the whole process group: only the
-	 * master acts on it, and stops the children gracefully. */
-	signal(SIGINT, SIG_IGN);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-
-	hk_log_identity(hk_segment_role_name(p->role), p->index);
-
-	/* Keep only the descriptor this child owns, so that when the master
-	 * closes a socket it is really closed. */
-	for (int s = 0; s < 2; s++)
-		for (int i = 0; i < hk_master.ingest[s].n; i++)
-			if (hk_master.ingest[s].fds[i] != p->fd)
-				close(hk_master.ingest[s].fds[i]);
-	if (hk_master.admin_fd != p->fd && hk_master.admin_fd != -1)
-		close(hk_master.admin_fd);
-	if (hk_master.old_admin_fd != p->fd && hk_master.old_admin_fd != -1)
-		close(hk_master.old_admin_fd);
-
-	memset(&c, 0, sizeof(c));
-	c.conf = hk_master.conf;
-	c.seg = &hk_master.seg;
-	c.slot = hk_segment_slot(&hk_master.seg, slot);
-	c.slot_index = slot;
-	c.role = p->role;
-	c.index = p->index;
-	c.generation = p->generation;
-	c.fd = p->fd;
-	c.master_pid = hk_master.pid;
-	atomic_store_explicit(&c.slot->pid, (int32_t)getpid(),
-	    memory_order_relaxed);
-
-	rc = p->main(&c);
-	exit(rc);
-}
-
-/* hk_master_spawn - fork the process of slot; HK_ERROR if fork failed. */
-static int
-hk_master_spawn(unsigned slot)
-{
-	struct hk_proc *p = &hk_master.procs[slot];
-	struct hk_shm_slot *s = hk_segment_slot(&hk_master.seg, slot);
-	uint64_t now = hk_clock_mono_ns();
-	pid_t pid;
-
-	/* The identity is written before fork, so the child never races
-	 * the master for these fields. */
-	s->role = (uint8_t)p->role;
-	s->index = (uint16_t)p->index;
-	s->generation = p->generation;
-	s->start_us = hk_clock_real_us();
-	s->spawn_mono_ns = now;
-	atomic_store_explicit(&s->heartbeat_ns, now, memory_order_relaxed);
-	atomic_store_explicit(&s->state, HK_SLOT_STARTING, memory_order_relaxed);
-
-	pid = fork();
-	if (pid == -1) {
-		hk_log_errno("fork() for %s %d", hk_segment_role_name(p->role),
-		    p->index);
-		p->state = HK_PROC_RESPAWN;
-		p->respawn_ns = now + 1000000000ull;
-		atomic_store_explicit(&s->state, HK_SLOT_DEAD,
-		    memory_order_relaxed);
-		return HK_ERROR;
-	}
-	if (pid == 0)
-		hk_master_child(slot);
-
-	p->pid = pid;
-	p->state = HK_PROC_RUNNING;
-	p->spawn_ns = now;
-	p->kill_ns = 0;
-	atomic_store_explicit(&s->pid, (int32_t)pid, memory_order_relaxed);
-	hk_log_info("started %s %d pid %d slot %u generation %u",
-	    hk_segment_role_name(p->role), p->index, (int)pid, slot,
-	    p->generation);
-	return HK_OK;
-}
-
-static int
-hk_master_free_slot(void)
-{
-	/* Slot 0 is the master's own. */
-	for (unsigned i = 1; i < HK_SHM_SLOTS; i++)
-		if (hk_master.procs[i].state == HK_PROC_FREE)
-			return (int)i;
-	return -1;
-}
-
-/* hk_master_start_generation - spawn every child of the role table. */
-static int
-hk_master_start_generation(void)
-{
-	const struct hk_conf *conf = hk_master.conf;
-	struct hk_proc *p;
-	int slot, n;
-
-	for (size_t r = 0; r < HK_NELEM(hk_roles); r++) {
-		n = hk_roles[r].count(conf);
-		for (int i = 0; i < n; i++) {
-			if ((slot = hk_master_free_slot()) == -1) {
-				hk_log_error("no free process slot for %s %d "
-				    "(all %u in use)", hk_roles[r].title, i,
-				    HK_SHM_SLOTS);
-				return HK_ERROR;
-			}
-			p = &hk_master.procs[slot];
-			memset(p, 0, sizeof(*p));
-			p->role = hk_roles[r].role;
-			p->index = i;
-			p->generation = hk_master.generation;
-			p->main = hk_roles[r].main;
-			p->fd = -1;
-			if (p->role == HK_ROLE_INGEST)
-				p->fd = hk_master.ingest[hk_master.cur].fds[i];
-			else if (p->role == HK_ROLE_STATS)
-				p->fd = hk_master.admin_fd;
-			hk_master_spawn((unsigned)slot);
-		}
-	}
-	return HK_OK;
-}
-
-/* hk_master_throttle - how long to wait before respawning a dead child. */
-static uint64_t
-hk_master_throttle(struct hk_proc *p, uint64_t now)
-{
-	uint64_t ms;
-
-	if (now - p->spawn_ns > HK_MASTER_QUICK_DEATH_NS) {
-		p->fails = 0;
-		return 0;
-	}
-	p->fails++;
-	ms = 100ull << HK_MIN(p->fails - 1, 10);
-	if (ms > HK_MASTER_MAX_THROTTLE_MS)
-		ms = HK_MASTER_MAX_THROTTLE_MS;
-	if (p->fails >= 3)
-		hk_log_warn("%s %d died %d times within a second of start; "
-		    "respawning in %llu ms (perhaps the configuration is "
-		    "wrong or a dependency is missing)",
-		    hk_segment_role_name(p->role), p->index, p->fails,
-		    (unsigned long long)ms);
-	return ms * 1000000u;
-}
-
-static void
-hk_master_log_exit(const struct hk_proc *p, int status)
-{
-	const char *role = hk_segment_role_name(p->role);
-
-	if (WIFEXITED(status))
-		hk_log(WEXITSTATUS(status) == 0 ? HK_LOG_INFO : HK_LOG_ERROR,
-		    "%s %d pid %d exited with status %d", role, p->index,
-		    (int)p->pid, WEXITSTATUS(status));
-	else if (WIFSIGNALED(status))
-		hk_log(p->state == HK_PROC_RETIRED || hk_master.stopping
-		    ? HK_LOG_WARN : HK_LOG_ERROR,
-		    "%s %d pid %d killed by signal %d%s", role, p->index,
-		    (int)p->pid, WTERMSIG(status),
-		    WCOREDUMP(status) ? " (core dumped)" : "");
-}
-
-/* hk_master_reap - collect dead children and decide what becomes of them. */
-static void
-hk_master_reap(void)
-{
-	struct hk_shm_slot *s;
-	struct hk_proc *p;
-	uint64_t now;
-	unsigned i;
-	pid_t pid;
-	int status;
-
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		for (i = 1; i < HK_SHM_SLOTS; i++)
-			if (hk_master.procs[i].pid == pid
-			    && (hk_master.procs[i].state == HK_PROC_RUNNING
-			    || hk_master.procs[i].state == HK_PROC_RETIRED))
-				break;
-		if (i == HK_SHM_SLOTS)
-			continue;
-		p = &hk_master.procs[i];
-		s = hk_segment_slot(&hk_master.seg, i);
-		hk_master_log_exit(p, status);
-		s->exit_status = status;
-		atomic_store_explicit(&s->state, HK_SLOT_DEAD,
-		    memory_order_relaxed);
-		p->pid = 0;
-		now = hk_clock_mono_ns();
-
-		if (p->state == HK_PROC_RETIRED || hk_master.stopping) {
-			p->state = HK_PROC_FREE;
-		} else if (WIFEXITED(status)
-		    && WEXITSTATUS(status) == HK_EXIT_FATAL_CONFIG) {
-			hk_log_error("%s %d reported a fatal configuration "
-			    "error; not respawning it (fix the configuration "
-			    "and reload)", hk_segment_role_name(p->role),
-			    p->index);
-			p->state = HK_PROC_HALTED;
-		} else {
-			p->state = HK_PROC_RESPAWN;
-			p->respawn_ns = now + hk_master_throttle(p, now);
-		}
-	}
-}
-
-static void
-hk_master_respawn_due(uint64_t now)
-{
-	for (unsigned i = 1; i < HK_SHM_SLOTS; i++) {
-		struct hk_proc *p = &hk_master.procs[i];
-
-		if (p->state != HK_PROC_RESPAWN || now < p->respawn_ns)
-			continue;
-		atomic_fetch_add_explicit(
-		    &hk_segment_slot(&hk_master.seg, i)->restarts, 1,
-		    memory_order_relaxed);
-		hk_master_spawn(i);
-	}
-}
-
-/* hk_master_watchdog - kill children whose heartbeat stopped. */
-static void
-hk_master_watchdog(uint64_t now)
-{
-	uint64_t limit = (uint64_t)hk_master.conf->watchdog_ms * 1000000u;
-	uint64_t beat;
-
-	for (unsigned i = 1; i < HK_SHM_SLOTS; i++) {
-		struct hk_proc *p = &hk_master.procs[i];
-
-		if (p->state != HK_PROC_RUNNING && p->state != HK_PROC_RETIRED)
-			continue;
-		if (p->kill_ns != 0 && now >= p->kill_ns) {
-			hk_log_warn("%s %d pid %d did not exit in time, killing",
-			    hk_segment_role_name(p->role), p->index,
-			    (int)p->pid);
-			kill(p->pid, SIGKILL);
-			p->kill_ns = 0;
-			continue;
-		}
-		beat = atomic_load_explicit(
-		    &hk_segment_slot(&hk_master.seg, i)->heartbeat_ns,
-		    memory_order_relaxed);
-		if (now > beat && now - beat > limit) {
-			hk_log_error("%s %d pid %d: no heartbeat for %llu ms "
-			    "(watchdog %d ms), killing it",
-			    hk_segment_role_name(p->role), p->index,
-			    (int)p->pid,
-			    (unsigned long long)((now - beat) / 1000000u),
-			    hk_master.conf->watchdog_ms);
-			kill(p->pid, SIGKILL);
-			/* Do not kill again before it is reaped. */
-			atomic_store_explicit(
-			    &hk_segment_slot(&hk_master.seg, i)->heartbeat_ns,
-			    now, memory_order_relaxed);
-		}
-	}
-}
-
-/* hk_master_signal_all - signal the children of generations <= gen. */
-static void
-hk_master_signal_all(int sig, unsigned gen, uint64_t kill_ns)
-{
-	for (unsigned i = 1; i < HK_SHM_SLOTS; i++) {
-		struct hk_proc *p = &hk_master.procs[i];
-
-		if (p->generation > gen)
-			continue;
-		if (p->state == HK_PROC_RUNNING || p->state == HK_PROC_RETIRED) {
-			kill(p->pid, sig);
-			if (kill_ns != 0 && (p->kill_ns == 0 || kill_ns < p->kill_ns))
-				p->kill_ns = kill_ns;
-		}
-	}
-}
-
-static int
-hk_master_alive(unsigned max_gen)
-{
-	int n = 0;
-
-	for (unsigned i = 1; i < HK_SHM_SLOTS; i++) {
-		const struct hk_proc *p = &hk_master.procs[i];
-
-		if ((p->state == HK_PROC_RUNNING || p->state == HK_PROC_RETIRED)
-		    && p->generation <= max_gen)
-			n++;
-	}
-	return n;
-}
-
-/* hk_master_retire_old - close what the drained old generation used. */
-static void
-hk_master_retire_old(void)
-{
-	struct hk_sockset *old = &hk_master.ingest[hk_master.cur ^ 1];
-
-	if (hk_master_alive(hk_master.generation - 1) > 0)
-		return;
-	for (int i = 0; i < old->n; i++)
-		close(old->fds[i]);
-	old->n = 0;
-	if (hk_master.old_admin_fd != -1) {
-		close(hk_master.old_admin_fd);
-		hk_master.old_admin_fd = -1;
-	}
-	/* Sockets beyond the worker count of a shrunk configuration. */
-	{
-		struct hk_sockset *cur = &hk_master.ingest[hk_master.cur];
-
-		while (cur->n > hk_master.conf->nworkers)
-			close(cur->fds[--cur->n]);
-	}
-}
-
 /*
  * hk_master_claim_buckets - give every rate-limited source a bucket in shm.
  * Only the master claims, before it forks, so workers merely look buckets
@@ -565,6 +342,93 @@ hk_master_claim_buckets(const struct hk_conf *conf)
 		    conf->sources[s].name) == NULL)
 			hk_log_error("no rate-limit bucket left for source "
 			    "\"%s\"", conf->sources[s].name);
+}
+
+static void
+hk_master_tick(void)
+{
+	struct itimerval it = {
+		{ 0, HK_MASTER_TICK_MS * 1000 }, { 0, HK_MASTER_TICK_MS * 1000 }
+	};
+
+	if (setitimer(ITIMER_REAL, &it, NULL) == -1)
+		hk_fatal("setitimer");
+}
+
+static int
+hk_master_one(const struct hk_conf *conf)
+{
+	return 1;
+}
+
+static int
+hk_master_ingest_count(const struct hk_conf *conf)
+{
+	return conf->nworkers;
+}
+
+static int
+hk_master_delivery_count(const struct hk_conf *conf)
+{
+	return conf->delivery.workers;
+}
+
+/* hk_master_start_generation - spawn every child of the role table. */
+static int
+hk_master_start_generation(void)
+{
+	const struct hk_conf *conf = hk_master.conf;
+	struct hk_proc *p;
+	int slot, n;
+
+	for (size_t r = 0; r < HK_NELEM(hk_roles); r++) {
+		n = hk_roles[r].count(conf);
+		for (int i = 0; i < n; i++) {
+			if ((slot = hk_proc_free_slot()) == -1) {
+				hk_log_error("no free process slot for %s %d "
+				    "(all %u in use)", hk_roles[r].title, i,
+				    HK_SHM_SLOTS);
+				return HK_ERROR;
+			}
+			p = &hk_master.procs[slot];
+			memset(p, 0, sizeof(*p));
+			p->role = hk_roles[r].role;
+			p->index = i;
+			p->generation = hk_master.generation;
+			p->main = hk_roles[r].main;
+			p->fd = -1;
+			if (p->role == HK_ROLE_INGEST)
+				p->fd = hk_master.ingest[hk_master.cur].fds[i];
+			else if (p->role == HK_ROLE_STATS)
+				p->fd = hk_master.admin_fd;
+			hk_proc_spawn((unsigned)slot);
+		}
+	}
+	return HK_OK;
+}
+
+/* hk_master_retire_old - close what the drained old generation used. */
+static void
+hk_master_retire_old(void)
+{
+	struct hk_sockset *old = &hk_master.ingest[hk_master.cur ^ 1];
+
+	if (hk_proc_alive(hk_master.generation - 1) > 0)
+		return;
+	for (int i = 0; i < old->n; i++)
+		close(old->fds[i]);
+	old->n = 0;
+	if (hk_master.old_admin_fd != -1) {
+		close(hk_master.old_admin_fd);
+		hk_master.old_admin_fd = -1;
+	}
+	/* Sockets beyond the worker count of a shrunk configuration. */
+	{
+		struct hk_sockset *cur = &hk_master.ingest[hk_master.cur];
+
+		while (cur->n > hk_master.conf->nworkers)
+			close(cur->fds[--cur->n]);
+	}
 }
 
 /* hk_master_reload - HUP: a new generation on a new configuration. */
@@ -601,18 +465,8 @@ hk_master_reload(void)
 	hk_master_claim_buckets(conf);
 
 	/* Retire the running generation, then start the new one. */
-	for (unsigned i = 1; i < HK_SHM_SLOTS; i++) {
-		struct hk_proc *p = &hk_master.procs[i];
-
-		if (p->state == HK_PROC_RUNNING) {
-			p->state = HK_PROC_RETIRED;
-			kill(p->pid, SIGTERM);
-			p->kill_ns = now + (uint64_t)(old->drain_timeout_ms
-			    + 2000) * 1000000u;
-		} else if (p->state != HK_PROC_RETIRED) {
-			p->state = HK_PROC_FREE;	/* pending respawns */
-		}
-	}
+	hk_proc_retire(now + (uint64_t)(old->drain_timeout_ms + 2000)
+	    * 1000000u);
 	hk_master.generation++;
 	atomic_store_explicit(&hk_master.seg.hdr->generation,
 	    hk_master.generation, memory_order_relaxed);
@@ -636,63 +490,9 @@ hk_master_begin_stop(int fast)
 	hk_log_info("%s stop", fast ? "fast" : "graceful");
 	hk_master.stopping = fast ? 2 : 1;
 	hk_master.stop_deadline_ns = now + grace * 1000000u;
-	/* Pending respawns are cancelled. */
-	for (unsigned i = 1; i < HK_SHM_SLOTS; i++)
-		if (hk_master.procs[i].state == HK_PROC_RESPAWN
-		    || hk_master.procs[i].state == HK_PROC_HALTED)
-			hk_master.procs[i].state = HK_PROC_FREE;
-	hk_master_signal_all(fast ? SIGQUIT : SIGTERM, ~0u,
+	hk_proc_cancel_respawns();
+	hk_proc_signal_all(fast ? SIGQUIT : SIGTERM, ~0u,
 	    hk_master.stop_deadline_ns);
-}
-
-static int
-hk_master_write_pid(const char *path)
-{
-	char buf[32];
-	int fd, n;
-
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd == -1) {
-		hk_log_errno("open(\"%s\") for the pid file", path);
-		return HK_ERROR;
-	}
-	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-	if (write(fd, buf, (size_t)n) != n) {
-		hk_log_errno("write(\"%s\")", path);
-		close(fd);
-		return HK_ERROR;
-	}
-	close(fd);
-	hk_master.pid_written = 1;
-	return HK_OK;
-}
-
-static int
-hk_master_daemonize(void)
-{
-	int fd;
-
-	switch (fork()) {
-	case -1: hk_fatal("fork");
-	case 0: break;
-	default: _exit(0);
-	}
-	if (setsid() == -1)
-		hk_fatal("setsid");
-	switch (fork()) {
-	case -1: hk_fatal("fork");
-	case 0: break;
-	default: _exit(0);
-	}
-	if ((fd = open("/dev/null", O_RDWR)) != -1) {
-		dup2(fd, 0);
-		dup2(fd, 1);
-		if (hk_master.conf->log.file[0] != '\0')
-			dup2(fd, 2);
-		if (fd > 2)
-			close(fd);
-	}
-	return HK_OK;
 }
 
 static void
@@ -703,127 +503,4 @@ hk_master_cleanup(void)
 	hk_segment_unlink(&hk_master.seg);
 	hk_segment_detach(&hk_master.seg);
 	hk_conf_free(hk_master.conf);
-}
-
-static void
-hk_master_tick(void)
-{
-	struct itimerval it = {
-		{ 0, HK_MASTER_TICK_MS * 1000 }, { 0, HK_MASTER_TICK_MS * 1000 }
-	};
-
-	if (setitimer(ITIMER_REAL, &it, NULL) == -1)
-		hk_fatal("setitimer");
-}
-
-/* hk_master_setup - everything before the first fork. */
-static int
-hk_master_setup(struct hk_conf *conf)
-{
-	struct hk_shm_slot *s;
-	char err[1024];
-
-	if (hk_segment_create(&hk_master.seg, conf->instance, err, sizeof(err))
-	    != HK_OK) {
-		hk_log_error("%s", err);
-		return HK_ERROR;
-	}
-	hk_master.generation = 1;
-	atomic_store_explicit(&hk_master.seg.hdr->generation, 1,
-	    memory_order_relaxed);
-	s = hk_segment_slot(&hk_master.seg, 0);
-	s->role = HK_ROLE_MASTER;
-	s->start_us = hk_clock_real_us();
-	s->generation = 1;
-	atomic_store_explicit(&s->pid, (int32_t)getpid(), memory_order_relaxed);
-	atomic_store_explicit(&s->state, HK_SLOT_RUNNING, memory_order_relaxed);
-	hk_master.procs[0].state = HK_PROC_RUNNING;	/* never reused */
-	hk_master_claim_buckets(conf);
-
-	if (conf->postgres.migrate && hk_migrate_run(conf, 30) != HK_OK)
-		return HK_ERROR;
-	if (hk_master_sockets(conf) != HK_OK
-	    || hk_master_admin_socket(conf, NULL) != HK_OK)
-		return HK_ERROR;
-	return HK_OK;
-}
-
-int
-hk_master_main(struct hk_conf *conf, int daemonize)
-{
-	struct hk_shm_slot *self;
-	sigset_t blocked, none;
-	uint64_t now;
-
-	hk_master.conf = conf;
-	hk_master.admin_fd = -1;
-	hk_master.old_admin_fd = -1;
-	hk_log_identity("master", 0);
-	if (daemonize)
-		hk_master_daemonize();
-	hk_master_signals(&blocked);
-	hk_master.pid = getpid();
-
-	if (hk_master_setup(conf) != HK_OK) {
-		if (hk_master.seg.hdr != NULL) {
-			hk_segment_unlink(&hk_master.seg);
-			hk_segment_detach(&hk_master.seg);
-		}
-		return 1;
-	}
-	if (daemonize && hk_master_write_pid(conf->pid_file) != HK_OK)
-		return 1;
-	hk_log_info("hookd %s starting: instance \"%s\", %d ingest workers on "
-	    "%s, %d delivery workers, admin on %s", HK_VERSION, conf->instance,
-	    conf->nworkers, conf->listen, conf->delivery.workers,
-	    conf->admin.listen);
-	hk_master_start_generation();
-	hk_master_tick();
-	self = hk_segment_slot(&hk_master.seg, 0);
-	sigemptyset(&none);
-
-	for (;;) {
-		sigsuspend(&none);
-		now = hk_clock_mono_ns();
-		atomic_store_explicit(&self->heartbeat_ns, now,
-		    memory_order_relaxed);
-
-		if (hk_sig_chld) {
-			hk_sig_chld = 0;
-			hk_master_reap();
-		}
-		if (hk_sig_quit) {
-			hk_sig_quit = 0;
-			hk_master_begin_stop(1);
-		}
-		if (hk_sig_term) {
-			hk_sig_term = 0;
-			hk_master_begin_stop(0);
-		}
-		if (hk_master.stopping) {
-			if (hk_master_alive(~0u) == 0)
-				break;
-			if (now >= hk_master.stop_deadline_ns)
-				hk_master_signal_all(SIGKILL, ~0u, 0);
-			hk_master_watchdog(now);
-			continue;
-		}
-		if (hk_sig_hup) {
-			hk_sig_hup = 0;
-			hk_master_reload();
-		}
-		if (hk_sig_usr1) {
-			hk_sig_usr1 = 0;
-			if (hk_log_reopen() == HK_OK)
-				hk_log_info("log reopened");
-			hk_master_signal_all(SIGUSR1, ~0u, 0);
-		}
-		hk_sig_alrm = 0;
-		hk_master_respawn_due(now);
-		hk_master_watchdog(now);
-		hk_master_retire_old();
-	}
-	hk_log_info("stopped");
-	hk_master_cleanup();
-	return 0;
 }

@@ -25,7 +25,6 @@
 #include "snapshot.h"
 
 struct event_base;
-struct evbuffer;
 struct evhttp;
 
 /* What the stats process lends the admin port; it owns all of it. */
@@ -43,7 +42,5 @@ struct hk_admin {
 
 int  hk_admin_init(struct hk_admin *a, struct event_base *base, int fd);
 void hk_admin_free(struct hk_admin *a);
-/* A Prometheus label value with \, " and newline escaped. */
-void hk_admin_label(struct evbuffer *b, const char *v);
 
 #endif /* HK_ADMIN_H */

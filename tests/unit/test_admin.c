@@ -1,15 +1,15 @@
 /*
- * test_admin.c - the admin port's Prometheus label escaping (server/stats/admin.c).
+ * test_admin.c - the admin port's Prometheus label escaping (server/stats/promtext.c).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include <event2/buffer.h>
 
-#include "admin.h"
+#include "promtext.h"
 #include "unit.h"
 
-/* escaped - v as hk_admin_label writes it, NUL-terminated (free it). */
+/* escaped - v as hk_promtext_label writes it, NUL-terminated (free it). */
 static char *
 escaped(const char *v)
 {
@@ -17,7 +17,7 @@ escaped(const char *v)
 	size_t n;
 	char *out;
 
-	hk_admin_label(b, v);
+	hk_promtext_label(b, v);
 	n = evbuffer_get_length(b);
 	out = calloc(1, n + 1);
 	evbuffer_remove(b, out, n);

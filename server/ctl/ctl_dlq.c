@@ -1,0 +1,103 @@
+/*
+ * ctl_dlq.c - hookctl dlq: the dead deliveries, oldest first.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "core.h"
+#include "ctl.h"
+
+static const char hk_ctl_dlq_sql[] =
+    "SELECT d.event_id, e.source, d.destination, d.attempts, d.last_status,"
+    "  d.last_error, " HK_CTL_PG_TS("d.updated_at")
+    " FROM deliveries d JOIN events e ON e.id = d.event_id"
+    " WHERE d.status = 'dead' AND ($1::text IS NULL OR d.destination = $1)"
+    " ORDER BY d.updated_at, d.event_id, d.destination"
+    " LIMIT $2::integer";
+
+static int
+hk_ctl_dlq_out(const PGresult *res, int json)
+{
+	static const char *const head[] = { "EVENT", "SOURCE", "DESTINATION",
+	    "ATTEMPTS", "LAST STATUS", "DEAD SINCE (UTC)", "LAST ERROR" };
+	struct hk_ctl_table t = { head, 7, 1u << 3 | 1u << 4, NULL, 0, 0 };
+	json_t *doc = json_array();
+	char when[32], err[HK_CTL_TABLE_CELL_MAX * 4 + 8];
+	int rc = HK_OK;
+
+	for (int r = 0; r < PQntuples(res) && doc != NULL; r++) {
+		if (json) {
+			json_array_append_new(doc, json_pack("{s:o,s:o,s:o,s:o,"
+			    "s:o,s:o,s:o}",
+			    "event_id", hk_ctl_pg_jval(res, r, 0, 's'),
+			    "source", hk_ctl_pg_jval(res, r, 1, 's'),
+			    "destination", hk_ctl_pg_jval(res, r, 2, 's'),
+			    "attempts", hk_ctl_pg_jval(res, r, 3, 'i'),
+			    "last_status", hk_ctl_pg_jval(res, r, 4, 'i'),
+			    "last_error", hk_ctl_pg_jval(res, r, 5, 's'),
+			    "updated_at", hk_ctl_pg_jval(res, r, 6, 's')));
+			continue;
+		}
+		if (rc == HK_OK)
+			rc = hk_ctl_table_row(&t, (const char *const[]){
+			    PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
+			    PQgetvalue(res, r, 2), PQgetvalue(res, r, 3),
+			    hk_ctl_pg_val(res, r, 4),
+			    hk_ctl_table_when(PQgetvalue(res, r, 6), when,
+			    sizeof(when)),
+			    hk_ctl_table_line(hk_ctl_pg_val(res, r, 5), err,
+			    sizeof(err)) });
+	}
+	if (json)
+		return hk_ctl_pg_json_print(doc);
+	json_decref(doc);
+	if (rc == HK_OK && t.nrows > 0)
+		hk_ctl_table_print(&t, 0);
+	else if (rc == HK_OK)
+		printf("no dead deliveries\n");
+	else
+		fprintf(stderr, "hookctl: out of memory\n");
+	hk_ctl_table_free(&t);
+	return rc == HK_OK ? HK_CTL_OK : HK_CTL_FAIL;
+}
+
+/* hk_ctl_dlq - dead deliveries, oldest first. */
+int
+hk_ctl_dlq(struct hk_ctl *ctl, int argc, char **argv)
+{
+	const char *params[2] = { NULL, NULL }, *lim = NULL;
+	char limit[24];
+	PGconn *conn;
+	PGresult *res;
+	int json = 0, m, rc;
+
+	snprintf(limit, sizeof(limit), "%d", HK_CTL_PG_LIMIT);
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else if ((m = hk_ctl_pg_opt(argc, argv, &i, "--destination",
+		    &params[0])) != 0 || (m = hk_ctl_pg_opt(argc, argv, &i,
+		    "--limit", &lim)) != 0) {
+			if (m < 0)
+				return HK_CTL_USAGE;
+		} else
+			return HK_CTL_USAGE;
+	}
+	if (lim != NULL && hk_ctl_pg_limit(lim, limit, sizeof(limit))
+	    != HK_OK)
+		return HK_CTL_USAGE;
+	params[1] = limit;
+	if ((conn = hk_ctl_pg_connect(ctl)) == NULL)
+		return HK_CTL_FAIL;
+	if ((res = hk_ctl_pg_query(conn, hk_ctl_dlq_sql, 2, params)) == NULL) {
+		PQfinish(conn);
+		return HK_CTL_FAIL;
+	}
+	rc = hk_ctl_dlq_out(res, json);
+	PQclear(res);
+	PQfinish(conn);
+	return rc;
+}

@@ -30,8 +30,9 @@ struct hk_http_header {
 
 struct hk_http_req {
 	int         method;		/* enum hk_http_method */
-	const char *target;		/* path and query (of an absolute-form
-					 * target too: "http://h/p" gives "/p") */
+	/* Path and query; of an absolute-form target too ("http://h/p"
+	 * gives "/p"). */
+	const char *target;
 	size_t      target_len;
 	int         minor;		/* HTTP/1.<minor> */
 	struct hk_http_header headers[HK_HTTP_MAX_HEADERS];

@@ -341,7 +341,8 @@ hk_jsonscan_escape_str(char *dst, const char *s, size_t len)
 
 	while (p < end) {
 		if (*p >= 0x80) {
-			if ((n = hk_jsonscan_utf8_len(p, (size_t)(end - p))) == 0) {
+			n = hk_jsonscan_utf8_len(p, (size_t)(end - p));
+			if (n == 0) {
 				memcpy(dst, "\\ufffd", 6);
 				dst += 6;
 				p++;

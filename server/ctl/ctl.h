@@ -25,11 +25,14 @@ struct hk_ctl {
 	struct hk_segment seg;
 };
 
+/* ctl.c */
+#define HK_CTL_DEFAULT_CONF "/etc/hookd/hookd.conf"
 const struct hk_conf *hk_ctl_conf(struct hk_ctl *ctl);
 int  hk_ctl_attach(struct hk_ctl *ctl);
 /* A restarted hookd has a new segment: map it instead.  1 when it did. */
 int  hk_ctl_follow(struct hk_ctl *ctl);
 void hk_ctl_duration(char *buf, size_t len, uint64_t us);
+void hk_ctl_sleep_us(uint64_t us);
 
 /* ctl_status.c */
 int hk_ctl_status(struct hk_ctl *ctl, int argc, char **argv);
@@ -44,7 +47,6 @@ const struct hk_snap_group *hk_ctl_snap_find(const struct hk_snapshot *s,
 void hk_ctl_stats_head(const struct hk_snapshot *s, uint64_t now_us);
 void hk_ctl_stats_stages(const struct hk_snap_group *g, unsigned w1,
     unsigned w2);
-void hk_ctl_sleep_us(uint64_t us);
 
 /* ctl_top.c */
 int hk_ctl_top(struct hk_ctl *ctl, int argc, char **argv);

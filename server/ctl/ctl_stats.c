@@ -21,17 +21,6 @@
 #define HK_CTL_STATS_WAIT_MS      2000	/* for a first snapshot */
 #define HK_CTL_STATS_STALE_US     3000000u
 
-/* hk_ctl_sleep_us - sleep, resuming after signals that did not kill us. */
-void
-hk_ctl_sleep_us(uint64_t us)
-{
-	struct timespec ts = { (time_t)(us / 1000000u),
-	    (long)(us % 1000000u) * 1000 };
-
-	while (nanosleep(&ts, &ts) == -1)
-		;
-}
-
 /*
  * hk_ctl_snapshot - copy the snapshot into a new buffer (free it); waits a
  * little for the first one after a start.  NULL after printing why.

@@ -116,7 +116,7 @@ hk_master_main(struct hk_conf *conf, int daemonize)
 
 		if (hk_sig_chld) {
 			hk_sig_chld = 0;
-			hk_proc_reap();
+			hk_proc_reap(&hk_master);
 		}
 		if (hk_sig_quit) {
 			hk_sig_quit = 0;
@@ -127,11 +127,11 @@ hk_master_main(struct hk_conf *conf, int daemonize)
 			hk_master_begin_stop(0);
 		}
 		if (hk_master.stopping) {
-			if (hk_proc_alive(~0u) == 0)
+			if (hk_proc_alive(&hk_master, ~0u) == 0)
 				break;
 			if (now >= hk_master.stop_deadline_ns)
-				hk_proc_signal_all(SIGKILL, ~0u, 0);
-			hk_proc_watchdog(now);
+				hk_proc_signal_all(&hk_master, SIGKILL, ~0u, 0);
+			hk_proc_watchdog(&hk_master, now);
 			continue;
 		}
 		if (hk_sig_hup) {
@@ -142,11 +142,11 @@ hk_master_main(struct hk_conf *conf, int daemonize)
 			hk_sig_usr1 = 0;
 			if (hk_log_reopen() == HK_OK)
 				hk_log_info("log reopened");
-			hk_proc_signal_all(SIGUSR1, ~0u, 0);
+			hk_proc_signal_all(&hk_master, SIGUSR1, ~0u, 0);
 		}
 		hk_sig_alrm = 0;
-		hk_proc_respawn_due(now);
-		hk_proc_watchdog(now);
+		hk_proc_respawn_due(&hk_master, now);
+		hk_proc_watchdog(&hk_master, now);
 		hk_master_retire_old();
 	}
 	hk_log_info("stopped");
@@ -384,7 +384,7 @@ hk_master_start_generation(void)
 	for (size_t r = 0; r < HK_NELEM(hk_roles); r++) {
 		n = hk_roles[r].count(conf);
 		for (int i = 0; i < n; i++) {
-			if ((slot = hk_proc_free_slot()) == -1) {
+			if ((slot = hk_proc_free_slot(&hk_master)) == -1) {
 				hk_log_error("no free process slot for %s %d "
 				    "(all %u in use)", hk_roles[r].title, i,
 				    HK_SHM_SLOTS);
@@ -401,7 +401,7 @@ hk_master_start_generation(void)
 				p->fd = hk_master.ingest[hk_master.cur].fds[i];
 			else if (p->role == HK_ROLE_STATS)
 				p->fd = hk_master.admin_fd;
-			hk_proc_spawn((unsigned)slot);
+			hk_proc_spawn(&hk_master, (unsigned)slot);
 		}
 	}
 	return HK_OK;
@@ -413,7 +413,7 @@ hk_master_retire_old(void)
 {
 	struct hk_sockset *old = &hk_master.ingest[hk_master.cur ^ 1];
 
-	if (hk_proc_alive(hk_master.generation - 1) > 0)
+	if (hk_proc_alive(&hk_master, hk_master.generation - 1) > 0)
 		return;
 	for (int i = 0; i < old->n; i++)
 		close(old->fds[i]);
@@ -465,7 +465,7 @@ hk_master_reload(void)
 	hk_master_claim_buckets(conf);
 
 	/* Retire the running generation, then start the new one. */
-	hk_proc_retire(now + (uint64_t)(old->drain_timeout_ms + 2000)
+	hk_proc_retire(&hk_master, now + (uint64_t)(old->drain_timeout_ms + 2000)
 	    * 1000000u);
 	hk_master.generation++;
 	atomic_store_explicit(&hk_master.seg.hdr->generation,
@@ -490,8 +490,8 @@ hk_master_begin_stop(int fast)
 	hk_log_info("%s stop", fast ? "fast" : "graceful");
 	hk_master.stopping = fast ? 2 : 1;
 	hk_master.stop_deadline_ns = now + grace * 1000000u;
-	hk_proc_cancel_respawns();
-	hk_proc_signal_all(fast ? SIGQUIT : SIGTERM, ~0u,
+	hk_proc_cancel_respawns(&hk_master);
+	hk_proc_signal_all(&hk_master, fast ? SIGQUIT : SIGTERM, ~0u,
 	    hk_master.stop_deadline_ns);
 }
 

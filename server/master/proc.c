@@ -3,7 +3,7 @@
  * its respawn, kill it when its heartbeat stops, signal a generation.
  *
  * master.c decides when (the role table, the tick, reloads and stops); this
- * file is the how, on hk_master.procs.  It runs in the master, except
+ * file is the how, on m->procs.  It runs in the master, except
  * hk_proc_child, which runs in a freshly forked child until the child
  * becomes its role.
  *
@@ -31,9 +31,9 @@
 
 /* hk_proc_child - in the forked child: become the role, never return. */
 static void
-hk_proc_child(unsigned slot)
+hk_proc_child(struct hk_master *m, unsigned slot)
 {
-	struct hk_proc *p = &hk_master.procs[slot];
+	struct hk_proc *p = &m->procs[slot];
 	struct hk_child c;
 	sigset_t none;
 	int rc;
@@ -55,24 +55,24 @@ hk_proc_child(unsigned slot)
 	/* Keep only the descriptor this child owns, so that when the master
 	 * closes a socket it is really closed. */
 	for (int s = 0; s < 2; s++)
-		for (int i = 0; i < hk_master.ingest[s].n; i++)
-			if (hk_master.ingest[s].fds[i] != p->fd)
-				close(hk_master.ingest[s].fds[i]);
-	if (hk_master.admin_fd != p->fd && hk_master.admin_fd != -1)
-		close(hk_master.admin_fd);
-	if (hk_master.old_admin_fd != p->fd && hk_master.old_admin_fd != -1)
-		close(hk_master.old_admin_fd);
+		for (int i = 0; i < m->ingest[s].n; i++)
+			if (m->ingest[s].fds[i] != p->fd)
+				close(m->ingest[s].fds[i]);
+	if (m->admin_fd != p->fd && m->admin_fd != -1)
+		close(m->admin_fd);
+	if (m->old_admin_fd != p->fd && m->old_admin_fd != -1)
+		close(m->old_admin_fd);
 
 	memset(&c, 0, sizeof(c));
-	c.conf = hk_master.conf;
-	c.seg = &hk_master.seg;
-	c.slot = hk_segment_slot(&hk_master.seg, slot);
+	c.conf = m->conf;
+	c.seg = &m->seg;
+	c.slot = hk_segment_slot(&m->seg, slot);
 	c.slot_index = slot;
 	c.role = p->role;
 	c.index = p->index;
 	c.generation = p->generation;
 	c.fd = p->fd;
-	c.master_pid = hk_master.pid;
+	c.master_pid = m->pid;
 	atomic_store_explicit(&c.slot->pid, (int32_t)getpid(),
 	    memory_order_relaxed);
 
@@ -82,10 +82,10 @@ hk_proc_child(unsigned slot)
 
 /* hk_proc_spawn - fork the process of slot; HK_ERROR if fork failed. */
 int
-hk_proc_spawn(unsigned slot)
+hk_proc_spawn(struct hk_master *m, unsigned slot)
 {
-	struct hk_proc *p = &hk_master.procs[slot];
-	struct hk_shm_slot *s = hk_segment_slot(&hk_master.seg, slot);
+	struct hk_proc *p = &m->procs[slot];
+	struct hk_shm_slot *s = hk_segment_slot(&m->seg, slot);
 	uint64_t now = hk_clock_mono_ns();
 	pid_t pid;
 
@@ -110,7 +110,7 @@ hk_proc_spawn(unsigned slot)
 		return HK_ERROR;
 	}
 	if (pid == 0)
-		hk_proc_child(slot);
+		hk_proc_child(m, slot);
 
 	p->pid = pid;
 	p->state = HK_PROC_RUNNING;
@@ -124,11 +124,11 @@ hk_proc_spawn(unsigned slot)
 }
 
 int
-hk_proc_free_slot(void)
+hk_proc_free_slot(struct hk_master *m)
 {
 	/* Slot 0 is the master's own. */
 	for (unsigned i = 1; i < HK_SHM_SLOTS; i++)
-		if (hk_master.procs[i].state == HK_PROC_FREE)
+		if (m->procs[i].state == HK_PROC_FREE)
 			return (int)i;
 	return -1;
 }
@@ -157,7 +157,7 @@ hk_proc_throttle(struct hk_proc *p, uint64_t now)
 }
 
 static void
-hk_proc_log_exit(const struct hk_proc *p, int status)
+hk_proc_log_exit(struct hk_master *m, const struct hk_proc *p, int status)
 {
 	const char *role = hk_segment_role_name(p->role);
 
@@ -166,7 +166,7 @@ hk_proc_log_exit(const struct hk_proc *p, int status)
 		    "%s %d pid %d exited with status %d", role, p->index,
 		    (int)p->pid, WEXITSTATUS(status));
 	else if (WIFSIGNALED(status))
-		hk_log(p->state == HK_PROC_RETIRED || hk_master.stopping
+		hk_log(p->state == HK_PROC_RETIRED || m->stopping
 		    ? HK_LOG_WARN : HK_LOG_ERROR,
 		    "%s %d pid %d killed by signal %d%s", role, p->index,
 		    (int)p->pid, WTERMSIG(status),
@@ -175,7 +175,7 @@ hk_proc_log_exit(const struct hk_proc *p, int status)
 
 /* hk_proc_reap - collect dead children and decide what becomes of them. */
 void
-hk_proc_reap(void)
+hk_proc_reap(struct hk_master *m)
 {
 	struct hk_shm_slot *s;
 	struct hk_proc *p;
@@ -186,22 +186,22 @@ hk_proc_reap(void)
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		for (i = 1; i < HK_SHM_SLOTS; i++)
-			if (hk_master.procs[i].pid == pid
-			    && (hk_master.procs[i].state == HK_PROC_RUNNING
-			    || hk_master.procs[i].state == HK_PROC_RETIRED))
+			if (m->procs[i].pid == pid
+			    && (m->procs[i].state == HK_PROC_RUNNING
+			    || m->procs[i].state == HK_PROC_RETIRED))
 				break;
 		if (i == HK_SHM_SLOTS)
 			continue;
-		p = &hk_master.procs[i];
-		s = hk_segment_slot(&hk_master.seg, i);
-		hk_proc_log_exit(p, status);
+		p = &m->procs[i];
+		s = hk_segment_slot(&m->seg, i);
+		hk_proc_log_exit(m, p, status);
 		s->exit_status = status;
 		atomic_store_explicit(&s->state, HK_SLOT_DEAD,
 		    memory_order_relaxed);
 		p->pid = 0;
 		now = hk_clock_mono_ns();
 
-		if (p->state == HK_PROC_RETIRED || hk_master.stopping) {
+		if (p->state == HK_PROC_RETIRED || m->stopping) {
 			p->state = HK_PROC_FREE;
 		} else if (WIFEXITED(status)
 		    && WEXITSTATUS(status) == HK_EXIT_FATAL_CONFIG) {
@@ -218,29 +218,29 @@ hk_proc_reap(void)
 }
 
 void
-hk_proc_respawn_due(uint64_t now)
+hk_proc_respawn_due(struct hk_master *m, uint64_t now)
 {
 	for (unsigned i = 1; i < HK_SHM_SLOTS; i++) {
-		struct hk_proc *p = &hk_master.procs[i];
+		struct hk_proc *p = &m->procs[i];
 
 		if (p->state != HK_PROC_RESPAWN || now < p->respawn_ns)
 			continue;
 		atomic_fetch_add_explicit(
-		    &hk_segment_slot(&hk_master.seg, i)->restarts, 1,
+		    &hk_segment_slot(&m->seg, i)->restarts, 1,
 		    memory_order_relaxed);
-		hk_proc_spawn(i);
+		hk_proc_spawn(m, i);
 	}
 }
 
 /* hk_proc_watchdog - kill children whose heartbeat stopped. */
 void
-hk_proc_watchdog(uint64_t now)
+hk_proc_watchdog(struct hk_master *m, uint64_t now)
 {
-	uint64_t limit = (uint64_t)hk_master.conf->watchdog_ms * 1000000u;
+	uint64_t limit = (uint64_t)m->conf->watchdog_ms * 1000000u;
 	uint64_t beat;
 
 	for (unsigned i = 1; i < HK_SHM_SLOTS; i++) {
-		struct hk_proc *p = &hk_master.procs[i];
+		struct hk_proc *p = &m->procs[i];
 
 		if (p->state != HK_PROC_RUNNING && p->state != HK_PROC_RETIRED)
 			continue;
@@ -253,7 +253,7 @@ hk_proc_watchdog(uint64_t now)
 			continue;
 		}
 		beat = atomic_load_explicit(
-		    &hk_segment_slot(&hk_master.seg, i)->heartbeat_ns,
+		    &hk_segment_slot(&m->seg, i)->heartbeat_ns,
 		    memory_order_relaxed);
 		if (now > beat && now - beat > limit) {
 			hk_log_error("%s %d pid %d: no heartbeat for %llu ms "
@@ -261,11 +261,11 @@ hk_proc_watchdog(uint64_t now)
 			    hk_segment_role_name(p->role), p->index,
 			    (int)p->pid,
 			    (unsigned long long)((now - beat) / 1000000u),
-			    hk_master.conf->watchdog_ms);
+			    m->conf->watchdog_ms);
 			kill(p->pid, SIGKILL);
 			/* Do not kill again before it is reaped. */
 			atomic_store_explicit(
-			    &hk_segment_slot(&hk_master.seg, i)->heartbeat_ns,
+			    &hk_segment_slot(&m->seg, i)->heartbeat_ns,
 			    now, memory_order_relaxed);
 		}
 	}
@@ -273,10 +273,10 @@ hk_proc_watchdog(uint64_t now)
 
 /* hk_proc_signal_all - signal the children of generations <= gen. */
 void
-hk_proc_signal_all(int sig, unsigned gen, uint64_t kill_ns)
+hk_proc_signal_all(struct hk_master *m, int sig, unsigned gen, uint64_t kill_ns)
 {
 	for (unsigned i = 1; i < HK_SHM_SLOTS; i++) {
-		struct hk_proc *p = &hk_master.procs[i];
+		struct hk_proc *p = &m->procs[i];
 
 		if (p->generation > gen)
 			continue;
@@ -290,12 +290,12 @@ hk_proc_signal_all(int sig, unsigned gen, uint64_t kill_ns)
 
 /* hk_proc_alive - children of generations <= max_gen not yet reaped. */
 int
-hk_proc_alive(unsigned max_gen)
+hk_proc_alive(struct hk_master *m, unsigned max_gen)
 {
 	int n = 0;
 
 	for (unsigned i = 1; i < HK_SHM_SLOTS; i++) {
-		const struct hk_proc *p = &hk_master.procs[i];
+		const struct hk_proc *p = &m->procs[i];
 
 		if ((p->state == HK_PROC_RUNNING || p->state == HK_PROC_RETIRED)
 		    && p->generation <= max_gen)
@@ -306,10 +306,10 @@ hk_proc_alive(unsigned max_gen)
 
 /* hk_proc_retire - reload: the running generation drains, nothing respawns. */
 void
-hk_proc_retire(uint64_t kill_ns)
+hk_proc_retire(struct hk_master *m, uint64_t kill_ns)
 {
 	for (unsigned i = 1; i < HK_SHM_SLOTS; i++) {
-		struct hk_proc *p = &hk_master.procs[i];
+		struct hk_proc *p = &m->procs[i];
 
 		if (p->state == HK_PROC_RUNNING) {
 			p->state = HK_PROC_RETIRED;
@@ -323,10 +323,10 @@ hk_proc_retire(uint64_t kill_ns)
 
 /* hk_proc_cancel_respawns - stop: pending respawns are cancelled. */
 void
-hk_proc_cancel_respawns(void)
+hk_proc_cancel_respawns(struct hk_master *m)
 {
 	for (unsigned i = 1; i < HK_SHM_SLOTS; i++)
-		if (hk_master.procs[i].state == HK_PROC_RESPAWN
-		    || hk_master.procs[i].state == HK_PROC_HALTED)
-			hk_master.procs[i].state = HK_PROC_FREE;
+		if (m->procs[i].state == HK_PROC_RESPAWN
+		    || m->procs[i].state == HK_PROC_HALTED)
+			m->procs[i].state = HK_PROC_FREE;
 }

@@ -10,6 +10,8 @@
 
 #include "child.h"
 
+struct hk_master;
+
 enum hk_proc_state {
 	HK_PROC_FREE = 0,
 	HK_PROC_RUNNING,	/* pid is alive */
@@ -32,14 +34,15 @@ struct hk_proc {
 	hk_child_main_fn main;
 };
 
-int  hk_proc_free_slot(void);
-int  hk_proc_spawn(unsigned slot);
-void hk_proc_reap(void);
-void hk_proc_respawn_due(uint64_t now);
-void hk_proc_watchdog(uint64_t now);
-void hk_proc_signal_all(int sig, unsigned gen, uint64_t kill_ns);
-int  hk_proc_alive(unsigned max_gen);
-void hk_proc_retire(uint64_t kill_ns);
-void hk_proc_cancel_respawns(void);
+int  hk_proc_free_slot(struct hk_master *m);
+int  hk_proc_spawn(struct hk_master *m, unsigned slot);
+void hk_proc_reap(struct hk_master *m);
+void hk_proc_respawn_due(struct hk_master *m, uint64_t now);
+void hk_proc_watchdog(struct hk_master *m, uint64_t now);
+void hk_proc_signal_all(struct hk_master *m, int sig, unsigned gen,
+    uint64_t kill_ns);
+int  hk_proc_alive(struct hk_master *m, unsigned max_gen);
+void hk_proc_retire(struct hk_master *m, uint64_t kill_ns);
+void hk_proc_cancel_respawns(struct hk_master *m);
 
 #endif /* HK_PROC_H */

@@ -90,11 +90,10 @@ def _objects():
     build = "build/asan" if "asan" in harness.bin_dir() else "build/release"
     build = os.path.join(harness.REPO, build)
     objs = {}
-    for folder in FLOORS:
-        d = os.path.join(build, folder)
-        for f in os.listdir(d):
-            if f.endswith(".o"):
-                objs[f"{folder}/{f[:-2]}"] = os.path.join(d, f)
+    for folder, files in _sources().items():
+        for f in files:
+            if f.endswith(".c"):
+                objs[f"{folder}/{f[:-2]}"] = os.path.join(build, folder, f[:-2] + ".o")
     assert len(objs) > 40, f"too few objects under {build}: build first"
     out = {}
     for name, path in objs.items():

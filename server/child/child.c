@@ -94,18 +94,24 @@ hk_child_loop_setup(struct hk_child *c, struct event_base *base,
 {
 	static const int sigs[3] = { SIGTERM, SIGQUIT, SIGUSR1 };
 	struct timeval tv = { 0, HK_CHILD_BEAT_MS * 1000 };
+	sigset_t mask;
 
 	c->base = base;
 	c->on_stop = on_stop;
 	c->beat_ev = event_new(base, -1, EV_PERSIST, hk_child_beat_cb, c);
 	if (c->beat_ev == NULL || event_add(c->beat_ev, &tv) == -1)
 		return HK_ERROR;
+	sigemptyset(&mask);
 	for (int i = 0; i < 3; i++) {
 		c->sig_ev[i] = evsignal_new(base, sigs[i], hk_child_signal_cb,
 		    c);
 		if (c->sig_ev[i] == NULL || event_add(c->sig_ev[i], NULL) == -1)
 			return HK_ERROR;
+		sigaddset(&mask, sigs[i]);
 	}
+	/* The master forked us with these blocked; a signal sent meanwhile
+	 * is delivered now, to the handlers just installed. */
+	sigprocmask(SIG_UNBLOCK, &mask, NULL);
 	hk_child_beat(c);
 	return HK_OK;
 }

@@ -9,6 +9,9 @@
  *     its event loop, so a stuck loop stops the beat and the master's
  *     watchdog kills it after watchdog_ms.
  *   - The child sets RUNNING once it serves, DRAINING when told to stop.
+ *   - A child starts with TERM, QUIT and USR1 blocked and INT and HUP
+ *     ignored; hk_child_loop_setup unblocks the three once its handlers
+ *     are in place, so a signal sent while it starts is never fatal.
  *   - SIGTERM: finish in-flight work within drain_timeout_ms, then exit 0.
  *     SIGQUIT: exit now.  SIGUSR1: reopen the log file.
  *   - Exit status HK_EXIT_FATAL_CONFIG (2): the configuration cannot work

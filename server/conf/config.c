@@ -433,17 +433,29 @@ hk_conf_finish(struct hk_confparse_ctx *ctx, struct hk_confparse_obj *obj,
 {
 	config_setting_t *warn = hk_confparse_at(obj, "log.slow_warn_ms");
 	char buf[128];
-	long ncpu;
+	long ncpu, room;
 
 	if (conf->log.slow_warn_ms > conf->log.slow_error_ms)
 		return hk_confparse_err(ctx, warn, "log.slow_warn_ms (%d) is "
 		    "above log.slow_error_ms (%d)", conf->log.slow_warn_ms,
 		    conf->log.slow_error_ms);
+	/* The stats process is the generation's last child. */
+	room = HK_CONF_MAX_CHILDREN - 1 - conf->delivery.workers;
 	conf->nworkers = conf->workers;
 	if (conf->nworkers == 0) {
 		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-		conf->nworkers = (int)HK_MAX(1, HK_MIN(ncpu, 64));
+		conf->nworkers = (int)HK_MAX(1, HK_MIN(ncpu, room));
 	}
+	if (conf->nworkers > room)
+		return hk_confparse_err(ctx, conf->workers > 0
+		    ? hk_confparse_at(obj, "workers")
+		    : hk_confparse_at(obj, "delivery.workers"),
+		    "workers (%d) and delivery.workers (%d) with the stats "
+		    "process make %d processes; a generation may have at most "
+		    "%d, so that two fit in shared memory during a reload",
+		    conf->nworkers, conf->delivery.workers,
+		    conf->nworkers + conf->delivery.workers + 1,
+		    HK_CONF_MAX_CHILDREN);
 	if (conf->pid_file == NULL) {
 		snprintf(buf, sizeof(buf), "/tmp/hookd.%s.pid", conf->instance);
 		if ((conf->pid_file = strdup(buf)) == NULL)

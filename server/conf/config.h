@@ -19,6 +19,12 @@
 #define HK_CONF_MAX_SOURCES   256
 #define HK_CONF_MAX_DESTS     256
 #define HK_CONF_NAME_MAX      63	/* source and destination names: [A-Za-z0-9_.-] */
+/*
+ * Children of one generation (ingest and delivery workers and the stats
+ * process), at most: during a reload two generations run at once, and
+ * both must fit in the shared-memory segment's 127 child slots.
+ */
+#define HK_CONF_MAX_CHILDREN  63
 
 enum hk_idem_kind {
 	HK_IDEM_DEFAULT,		/* Idempotency-Key header when present */

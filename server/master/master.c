@@ -38,15 +38,28 @@
 
 #define HK_MASTER_TICK_MS      100
 
+_Static_assert(2 * HK_CONF_MAX_CHILDREN < HK_SHM_SLOTS,
+    "two generations and the master fit in the segment");
+
+/* The sockets a configuration needs that are not open yet. */
+struct hk_master_plan {
+	struct hk_sockset ingest;	/* a whole new set, or the extra ones */
+	int       new_addr;		/* ingest replaces the running set */
+	int       new_admin;
+	int       admin_fd;
+};
+
 static int  hk_master_one(const struct hk_conf *conf);
 static int  hk_master_ingest_count(const struct hk_conf *conf);
 static int  hk_master_delivery_count(const struct hk_conf *conf);
 static void hk_master_signals(sigset_t *blocked);
 static int  hk_master_daemonize(void);
 static int  hk_master_setup(struct hk_conf *conf);
-static int  hk_master_sockets(const struct hk_conf *conf);
-static int  hk_master_admin_socket(const struct hk_conf *conf,
-    const char *old_addr);
+static int  hk_master_plan_sockets(const struct hk_conf *conf,
+    const char *old_admin, struct hk_master_plan *pl);
+static void hk_master_use_sockets(const struct hk_master_plan *pl);
+static int  hk_master_slots_free(void);
+static int  hk_master_children(const struct hk_conf *conf);
 static void hk_master_claim_buckets(const struct hk_conf *conf);
 static int  hk_master_write_pid(const char *path);
 static void hk_master_tick(void);
@@ -158,6 +171,7 @@ hk_master_main(struct hk_conf *conf, int daemonize)
 static int
 hk_master_setup(struct hk_conf *conf)
 {
+	struct hk_master_plan plan;
 	struct hk_shm_slot *s;
 	char err[1024];
 
@@ -180,9 +194,9 @@ hk_master_setup(struct hk_conf *conf)
 
 	if (conf->postgres.migrate && hk_migrate_run(conf, 30) != HK_OK)
 		return HK_ERROR;
-	if (hk_master_sockets(conf) != HK_OK
-	    || hk_master_admin_socket(conf, NULL) != HK_OK)
+	if (hk_master_plan_sockets(conf, NULL, &plan) != HK_OK)
 		return HK_ERROR;
+	hk_master_use_sockets(&plan);
 	return HK_OK;
 }
 
@@ -273,57 +287,104 @@ hk_master_write_pid(const char *path)
 }
 
 /* hk_master_sockets - make sure the ingest socket set fits conf. */
+/*
+ * hk_master_plan_sockets - open the listening sockets conf needs that are
+ * not open yet, into pl, touching nothing that runs: a reload that cannot
+ * have them changes nothing.  The ingest set is new when the address
+ * changed, else the sockets beyond the running set's; the admin socket is
+ * new when its address changed.
+ */
 static int
-hk_master_sockets(const struct hk_conf *conf)
+hk_master_plan_sockets(const struct hk_conf *conf, const char *old_admin,
+    struct hk_master_plan *pl)
 {
-	struct hk_sockset *s = &hk_master.ingest[hk_master.cur];
+	struct hk_sockset *cur = &hk_master.ingest[hk_master.cur];
+	struct hk_sockset *other = &hk_master.ingest[hk_master.cur ^ 1];
 	char err[512];
-	int fd;
+	int fd, have;
 
-	if (s->n > 0 && strcmp(s->addr, conf->listen) != 0) {
-		/* The address changed: keep the old set until its
-		 * generation has drained, then close it. */
-		hk_master.cur ^= 1;
-		s = &hk_master.ingest[hk_master.cur];
-		for (int i = 0; i < s->n; i++)
-			close(s->fds[i]);
-		s->n = 0;
+	memset(pl, 0, sizeof(*pl));
+	pl->admin_fd = -1;
+	pl->new_addr = cur->n > 0 && strcmp(cur->addr, conf->listen) != 0;
+	pl->new_admin = hk_master.admin_fd == -1 || old_admin == NULL
+	    || strcmp(old_admin, conf->admin.listen) != 0;
+	if ((pl->new_addr && other->n > 0)
+	    || (pl->new_admin && hk_master.old_admin_fd != -1)) {
+		hk_log_error("the generation before still listens on the "
+		    "previous address; reload again once it has drained");
+		return HK_ERROR;
 	}
-	snprintf(s->addr, sizeof(s->addr), "%s", conf->listen);
-	while (s->n < conf->nworkers && s->n < HK_MASTER_MAX_SOCKETS) {
+	snprintf(pl->ingest.addr, sizeof(pl->ingest.addr), "%s", conf->listen);
+	have = pl->new_addr ? 0 : cur->n;
+	while (have + pl->ingest.n < conf->nworkers
+	    && pl->ingest.n < HK_MASTER_MAX_SOCKETS) {
 		fd = hk_listen_open(conf->listen, 1, 4096, err, sizeof(err));
 		if (fd == -1) {
 			hk_log_error("%s", err);
-			return HK_ERROR;
+			goto fail;
 		}
-		s->fds[s->n++] = fd;
+		pl->ingest.fds[pl->ingest.n++] = fd;
+	}
+	if (pl->new_admin && (pl->admin_fd = hk_listen_open(
+	    conf->admin.listen, 1, 128, err, sizeof(err))) == -1) {
+		hk_log_error("admin: %s", err);
+		goto fail;
 	}
 	return HK_OK;
+fail:
+	while (pl->ingest.n > 0)
+		close(pl->ingest.fds[--pl->ingest.n]);
+	return HK_ERROR;
 }
 
-/* hk_master_admin_socket - open the admin socket if the address changed. */
-static int
-hk_master_admin_socket(const struct hk_conf *conf, const char *old_addr)
+/* hk_master_use_sockets - make the planned sockets the running ones. */
+static void
+hk_master_use_sockets(const struct hk_master_plan *pl)
 {
-	char err[512];
-	int fd;
+	struct hk_sockset *cur;
 
-	if (hk_master.admin_fd != -1 && old_addr != NULL
-	    && strcmp(old_addr, conf->admin.listen) == 0)
-		return HK_OK;
-	fd = hk_listen_open(conf->admin.listen, 1, 128, err, sizeof(err));
-	if (fd == -1) {
-		hk_log_error("admin: %s", err);
-		return HK_ERROR;
+	if (pl->new_addr)
+		hk_master.cur ^= 1;	/* the old set closes once drained */
+	cur = &hk_master.ingest[hk_master.cur];
+	if (pl->new_addr || cur->n == 0)
+		memcpy(cur->addr, pl->ingest.addr, sizeof(cur->addr));
+	for (int i = 0; i < pl->ingest.n; i++)
+		cur->fds[cur->n++] = pl->ingest.fds[i];
+	if (pl->new_admin) {
+		if (hk_master.admin_fd != -1) {
+			hk_master.old_admin_fd = hk_master.admin_fd;
+			hk_master.old_admin_gen = hk_master.generation;
+		}
+		hk_master.admin_fd = pl->admin_fd;
 	}
-	if (hk_master.admin_fd != -1) {
-		if (hk_master.old_admin_fd != -1)
-			close(hk_master.old_admin_fd);
-		hk_master.old_admin_fd = hk_master.admin_fd;
-		hk_master.old_admin_gen = hk_master.generation;
-	}
-	hk_master.admin_fd = fd;
-	return HK_OK;
+}
+
+/*
+ * hk_master_slots_free - process slots a new generation can have: free
+ * ones, and those of the running generation waiting to be respawned
+ * (retiring it frees them).  Draining generations keep theirs.
+ */
+static int
+hk_master_slots_free(void)
+{
+	int n = 0;
+
+	for (unsigned i = 1; i < HK_SHM_SLOTS; i++)
+		if (hk_master.procs[i].state != HK_PROC_RUNNING
+		    && hk_master.procs[i].state != HK_PROC_RETIRED)
+			n++;
+	return n;
+}
+
+/* hk_master_children - processes one generation of conf has. */
+static int
+hk_master_children(const struct hk_conf *conf)
+{
+	int n = 0;
+
+	for (size_t r = 0; r < HK_NELEM(hk_roles); r++)
+		n += hk_roles[r].count(conf);
+	return n;
 }
 
 /*
@@ -436,8 +497,10 @@ static void
 hk_master_reload(void)
 {
 	struct hk_conf *conf, *old = hk_master.conf;
+	struct hk_master_plan plan;
 	uint64_t now = hk_clock_mono_ns();
 	char err[1024];
+	int need;
 
 	hk_log_info("reloading %s", old->file);
 	if ((conf = hk_conf_load(old->file, err, sizeof(err))) == NULL) {
@@ -452,14 +515,21 @@ hk_master_reload(void)
 		hk_conf_free(conf);
 		return;
 	}
-	hk_master.conf = conf;
-	if (hk_master_sockets(conf) != HK_OK
-	    || hk_master_admin_socket(conf, old->admin.listen) != HK_OK) {
-		hk_log_error("reload failed, keeping the running configuration");
-		hk_master.conf = old;
+	if ((need = hk_master_children(conf)) > hk_master_slots_free()) {
+		hk_log_error("reload failed, keeping the running configuration: "
+		    "the new generation needs %d process slots and %d are "
+		    "free (a generation before is still draining?)", need,
+		    hk_master_slots_free());
 		hk_conf_free(conf);
 		return;
 	}
+	if (hk_master_plan_sockets(conf, old->admin.listen, &plan) != HK_OK) {
+		hk_log_error("reload failed, keeping the running configuration");
+		hk_conf_free(conf);
+		return;
+	}
+	hk_master.conf = conf;
+	hk_master_use_sockets(&plan);
 	if (conf->postgres.migrate)
 		hk_migrate_run(conf, 5);
 	hk_master_claim_buckets(conf);

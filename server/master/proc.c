@@ -35,19 +35,28 @@ hk_proc_child(struct hk_master *m, unsigned slot)
 {
 	struct hk_proc *p = &m->procs[slot];
 	struct hk_child c;
-	sigset_t none;
+	sigset_t mask;
 	int rc;
 
-	/* Children handle signals through their event loops. */
+	/*
+	 * Children handle signals through their event loops.  TERM, QUIT and
+	 * USR1 stay blocked (as the master had them) until the role's loop
+	 * has its handlers (hk_child_loop_setup): one sent while the child
+	 * starts waits for them instead of killing it with the default action.
+	 */
 	for (int sig = 1; sig < NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
 			signal(sig, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
-	/* Ctrl-C in a terminal signals the whole process group: only the
-	 * master acts on it, and stops the children gracefully. */
+	/* Ctrl-C or a hangup in a terminal signals the whole process group:
+	 * only the master acts on them, and stops the children gracefully. */
 	signal(SIGINT, SIG_IGN);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGHUP, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGQUIT);
+	sigaddset(&mask, SIGUSR1);
+	sigprocmask(SIG_SETMASK, &mask, NULL);
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 
 	hk_log_identity(hk_segment_role_name(p->role), p->index);

@@ -374,3 +374,50 @@ def test_reloads_and_stop_under_keep_alive_load_drop_nothing(hookd_factory, redi
         c.close()
     accepted = {r[2] for r in results if r[1] == 202}
     assert accepted and accepted <= stored, len(accepted - stored)
+
+
+def test_failed_reload_keeps_the_running_sockets(hookd_factory):
+    # A reload refused because the new listen address is taken must leave
+    # the running generation whole: a worker that dies later is replaced
+    # on its own socket.
+    h = hookd_factory(workers=2)
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    try:
+        port = busy.getsockname()[1]
+        url = h.url             # the config file will name the busy port
+        h.reload(re.sub(r'(?m)^listen = "[^"]*";',
+                        'listen = "127.0.0.1:%d";' % port, h._config_text))
+        harness.wait_for(lambda: "reload failed" in h.log_text(),
+                         what="the reload failure in the log")
+        time.sleep(0.5)         # a few master ticks
+        old = procs(h, "ingest")[0]
+        os.kill(old["pid"], signal.SIGKILL)
+        harness.wait_for(lambda: len(procs(h, "ingest")) == 2 and all(
+            p["pid"] != old["pid"] for p in procs(h, "ingest")),
+            timeout=5, what="the worker replaced")
+        for _ in range(20):
+            assert harness.http_get(url + "/health", timeout=5)[0] == 200
+        time.sleep(0.3)
+        assert len(procs(h, "ingest")) == 2
+        assert "cannot listen" not in h.log_text()
+        assert status(h)["generation"] == 1
+    finally:
+        busy.close()
+
+
+def test_signals_while_children_start_kill_none(hookd_factory):
+    # USR1 reaches the children through the master; one arriving before a
+    # child has its handlers must wait for them, not kill it.
+    h = hookd_factory(workers=2, wait=False)
+    harness.wait_for(lambda: "starting: instance" in h.log_text(),
+                     what="the master's setup")
+    end = time.monotonic() + 1.5
+    while time.monotonic() < end:
+        h.signal(signal.SIGUSR1)
+        time.sleep(0.002)
+    h.wait_ready()
+    time.sleep(0.3)
+    assert "killed by signal" not in h.log_text(), h.log_text()[-2000:]
+    assert all(p["restarts"] == 0 for p in procs(h))

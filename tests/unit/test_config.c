@@ -434,6 +434,15 @@ test_out_of_range(void)
 	    "log.level: \"verbose\" is not one of debug, info, warn, error"));
 	HK_CHECK(conf_fails("log = {\n slow_warn_ms = 2000;\n};\n", 2,
 	    "log.slow_warn_ms (2000) is above log.slow_error_ms (1000)"));
+	/* Two generations must fit in the segment during a reload. */
+	HK_CHECK(conf_fails("workers = 40;\ndelivery = { workers = 30; };\n",
+	    1, "workers (40) and delivery.workers (30) with the stats process "
+	    "make 71 processes; a generation may have at most 63, so that two "
+	    "fit in shared memory during a reload"));
+	HK_CHECK(conf_fails("delivery = {\n workers = 64;\n};\n", 2,
+	    "workers (1) and delivery.workers (64) with the stats process "
+	    "make 66 processes; a generation may have at most 63, so that two "
+	    "fit in shared memory during a reload"));
 	HK_CHECK(conf_fails(
 	    "sources = (\n"
 	    "  { name = \"a\"; verify = { scheme = \"stripe\";\n"

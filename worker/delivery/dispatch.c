@@ -43,9 +43,7 @@
 #include "dlstore.h"
 #include "log.h"
 #include "outbound.h"
-#include "dlscan.h"
 #include "uuid.h"
-#include "verdict.h"
 
 
 struct hk_dispatch_state hk_dispatch;

@@ -18,6 +18,7 @@
 #include <sys/queue.h>
 
 #include "child.h"
+#include "outbound.h"
 
 /* One event, from a stream entry or from a claimed deliveries row. */
 struct hk_dl_event {
@@ -61,5 +62,97 @@ int  hk_dispatch_jobs(void);
 /* Stop claiming retries; what is in memory finishes. */
 void hk_dispatch_stop(void);
 void hk_dispatch_shutdown(void);
+
+/*
+ * What an attempt's outcome means (verdict.c):
+ *
+ *   2xx                       succeeded
+ *   410                       dead; the destination is disabled
+ *   429/503 with Retry-After  retrying, not before Retry-After, clamped to
+ *                             [first, last] of delivery.retry_schedule
+ *   anything else, timeouts,  retrying after retry_schedule[attempt - 1]
+ *   connection errors, 3xx    (+/- jitter); dead after the last one
+ */
+
+#define HK_DISPATCH_TRIP    5	/* consecutive failures open the breaker */
+#define HK_DISPATCH_OPEN_S  30	/* for this long, then one probe */
+
+/* One delivery attempt of one event to one destination. */
+struct hk_dl_job {
+	TAILQ_ENTRY(hk_dl_job) link;	/* its destination's queue */
+	TAILQ_ENTRY(hk_dl_job) live;	/* every job of its destination */
+	struct hk_dl_event *ev;
+	int       dest;
+	int       attempt;		/* 1 for the first */
+	int       first;		/* holds the stream entry's ack */
+	int       probe;		/* the breaker's half-open probe */
+	uint64_t  store_us;		/* PostgreSQL before the attempt */
+	uint64_t  sent_ns;
+	uint64_t  end_ns;		/* the attempt ended */
+	int       failed;		/* counted as a failed attempt */
+	int       dead;
+	int       recorded;		/* an HTTP attempt was made */
+	struct hk_outbound_res res;
+};
+
+TAILQ_HEAD(hk_dl_jobq, hk_dl_job);
+
+struct hk_dispatch_dest {
+	struct hk_dl_jobq queue;
+	TAILQ_HEAD(, hk_dl_job) jobs;	/* queued, in flight or committing */
+	int       queued, active, reserved, qmax;
+	int       disabled;
+	int       fails;		/* consecutive */
+	uint64_t  open_until_ns;	/* breaker: 0 closed */
+	int       probing;
+	double    tokens;		/* rate limit */
+	uint64_t  tok_ns;
+	struct event *pump_ev;
+};
+
+struct hk_dispatch_state {
+	struct hk_child      *child;
+	const struct hk_conf *conf;
+	struct event_base    *base;
+	hk_dispatch_done_fn   done;
+	struct hk_dispatch_dest *dests;
+	uint64_t  lease_us;
+	int       cap;			/* deliveries in memory, at most */
+	int       njobs;
+	int       stopping;
+	int       scanning, refreshing;
+	int       scan_limit;		/* rows asked for by the last scan */
+	int       more_due;		/* it got all it asked for */
+	unsigned  seed;
+	struct event *scan_ev, *refresh_ev;
+	struct hk_dlbatch *rows_b;	/* events and their deliveries */
+	struct hk_dlbatch *outcome_b;	/* attempts and their verdicts */
+	const void *rows_res;		/* the result rows_at points into */
+	int       rows_at;
+};
+
+extern struct hk_dispatch_state hk_dispatch;
+
+/* dispatch.c */
+struct hk_dl_job *hk_dispatch_job_new(struct hk_dl_event *ev, int d,
+    int attempt, int first);
+void hk_dispatch_job_free(struct hk_dl_job *j, int committed);
+void hk_dispatch_enqueue(struct hk_dl_job *j);
+void hk_dispatch_pump(int d);
+void hk_dispatch_entry_check(struct hk_dl_event *ev);
+uint64_t hk_dispatch_open_left_us(int d, uint64_t now_ns);
+int  hk_dispatch_room(int d);
+
+/* verdict.c */
+struct hk_dlbatch *hk_verdict_batch(void);
+void hk_verdict_attempt_done(struct hk_dl_job *j);
+/* Put a held-back job back in PostgreSQL, due after delay_us. */
+void hk_verdict_reschedule(struct hk_dl_job *j, uint64_t delay_us);
+/* A job for a disabled destination: its delivery is dead. */
+void hk_verdict_dead(struct hk_dl_job *j, const char *why);
+
+/* dlscan.c */
+int  hk_dlscan_init(void);
+void hk_dlscan_shutdown(void);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * verdict.c - an attempt's outcome: what it means (the table in verdict.h),
+ * verdict.c - an attempt's outcome: what it means (the table in dispatch.h),
  * the rows that record it, the breaker, and the timing record.
  *
  * Every attempt writes one statement: its attempts row (ON CONFLICT DO
@@ -18,11 +18,11 @@
 
 #include "clock.h"
 #include "core.h"
+#include "dispatch.h"
 #include "dlbatch.h"
 #include "dlstore.h"
 #include "log.h"
 #include "ring.h"
-#include "verdict.h"
 
 /*
  * Attempts and their deliveries' new state, a batch of attempts in one

@@ -144,7 +144,7 @@ hk_delivery_setup(struct hk_child *c)
 	if (asprintf(&hk_delivery.stream, "%sevents", conf->redis.prefix) < 0)
 		return HK_ERROR;
 	if (hk_dlstore_init(c->base, conf->postgres.url) != HK_OK
-	    || hk_dispatch_init(c, hk_delivery_done) != HK_OK
+	    || hk_dlroute_init(c, hk_delivery_done) != HK_OK
 	    || hk_dlredis_init(&hk_delivery.rd, c->base, conf, "read",
 	    hk_delivery_up) != HK_OK
 	    || hk_dlredis_init(&hk_delivery.cmd, c->base, conf, "commands",
@@ -202,7 +202,7 @@ hk_delivery_main(struct hk_child *c)
 		TAILQ_REMOVE(&hk_delivery.entries, ev, link);
 		hk_dispatch_event_put(ev);
 	}
-	hk_dispatch_shutdown();
+	hk_dlroute_shutdown();
 	for (int i = 0; i < hk_delivery.nacks; i++)
 		free(hk_delivery.acks[i]);
 	event_free(hk_delivery.tick_ev);
@@ -399,7 +399,7 @@ hk_delivery_entry(const redisReply *e)
 	ev->refs++;		/* the list's */
 	TAILQ_INSERT_TAIL(&hk_delivery.entries, ev, link);
 	hk_delivery.nentries++;
-	hk_dispatch_event(ev);
+	hk_dlroute_event(ev);
 }
 
 /* hk_delivery_entries - the entries of one stream in a reply. */

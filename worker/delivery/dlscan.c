@@ -103,7 +103,7 @@ hk_dlscan_claimed(const PGresult *res, int r)
 	j = hk_dispatch_job_new(ev, di, atoi(PQgetvalue(res, r, 2)) + 1, 0);
 	hk_dispatch_event_put(ev);
 	if (j != NULL)
-		hk_dispatch_enqueue(j);
+		hk_dlqueue_add(j);
 }
 
 static void
@@ -189,7 +189,7 @@ hk_dlscan_refresh_done(void *arg, const PGresult *res)
 			hk_log_info("delivery: destination %s enabled again",
 			    conf->dests[d].name);
 		if (hk_dispatch.dests[d].disabled)
-			hk_dispatch_pump(d);
+			hk_dlqueue_pump(d);
 	}
 }
 

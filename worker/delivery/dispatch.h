@@ -2,7 +2,7 @@
  * dispatch.h - the dispatcher's map: from an event to its deliveries,
  * their queues and limits, the attempts, and what each outcome writes.
  *
- * The stream side (delivery.c) hands every entry to hk_dlroute_event as a
+ * The stream side (dlgroup.c) hands every entry to hk_dlroute_event as a
  * struct hk_dl_event; once the first outcome of each of its deliveries is
  * committed (or the entry needs nothing more), the done callback given to
  * hk_dlroute_init runs, which acks the entry.  Retries never come back
@@ -60,7 +60,7 @@
 
 /* One event, from a stream entry or from a claimed deliveries row. */
 struct hk_dl_event {
-	TAILQ_ENTRY(hk_dl_event) link;	/* delivery.c: entries in flight */
+	TAILQ_ENTRY(hk_dl_event) link;	/* dlgroup.c: entries in flight */
 	int       refs;
 	int       waiting;		/* first outcomes not yet committed */
 	int       failed;		/* a write gave up: do not ack */

@@ -22,7 +22,8 @@
  *               open breaker, disabled), starts attempts
  *   verdict.c   an attempt's outcome: what it means, the breaker, and the
  *               rows that record it in PostgreSQL
- *   dispatch.c  the shared state below: events and jobs, their lifetimes
+ *   dispatch.c  the shared state declared here: events and jobs, and
+ *               their lifetimes
  *
  * An attempt, from the HTTP answer to PostgreSQL and the ack:
  *

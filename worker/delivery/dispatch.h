@@ -1,14 +1,39 @@
 /*
- * dispatch.h - from an event to its deliveries: routing, PostgreSQL rows,
- * per-destination queues, limits, circuit breakers, outcomes and retries.
+ * dispatch.h - the dispatcher's map: from an event to its deliveries,
+ * their queues and limits, the attempts, and what each outcome writes.
  *
- * delivery.c reads the stream and hands every entry here as a struct
- * hk_dl_event; once the first outcome of each of its deliveries is
- * committed (or the entry needs nothing more), dispatch calls the done
- * callback, which acks the entry.  Retries never come back through the
- * stream: they live in the deliveries table and a scanner here claims the
- * due rows (FOR UPDATE SKIP LOCKED, leased), so any number of workers on
- * any number of hosts share them.
+ * The stream side (dlgroup.c) hands every entry to hk_dlroute_event as a
+ * struct hk_dl_event; once the first outcome of each of its deliveries is
+ * committed (or the entry needs nothing more), the done callback given to
+ * hk_dlroute_init runs, which acks the entry.  Retries never come back
+ * through the stream: they live in the deliveries table and the scanner
+ * claims the due rows (FOR UPDATE SKIP LOCKED, leased), so any number of
+ * workers on any number of hosts share them.
+ *
+ * The files, each calling only those below it (no file calls back up;
+ * the one way back, "this entry is decided", is the done callback):
+ *
+ *   dlroute.c   entry: routes an event, writes its events and deliveries
+ *               rows, gives each new row a job; sets up and tears down the
+ *               layers below
+ *   dlscan.c    claims due deliveries from PostgreSQL, gives each a job;
+ *               keeps the disabled destinations fresh
+ *   dlqueue.c   per-destination queues and limits (concurrency, rate,
+ *               open breaker, disabled), starts attempts
+ *   verdict.c   an attempt's outcome: what it means, the breaker, and the
+ *               rows that record it in PostgreSQL
+ *   dispatch.c  the shared state declared here: events and jobs, and
+ *               their lifetimes
+ *
+ * An attempt, from the HTTP answer to PostgreSQL and the ack:
+ *
+ *   outbound.c  calls hk_dlqueue_attempt_cb (dlqueue.c), which calls
+ *   verdict.c   hk_verdict_attempt_done: judges the outcome, adds the row
+ *               of hk_verdict_outcome_sql (attempts INSERT + deliveries
+ *               UPDATE, one statement) to a batch; once committed,
+ *               hk_verdict_committed ends the job with
+ *   dispatch.c  hk_dispatch_job_free, which releases the entry's ack (the
+ *               done callback) when it was the last first outcome.
  */
 #ifndef HK_DISPATCH_H
 #define HK_DISPATCH_H
@@ -18,10 +43,25 @@
 #include <sys/queue.h>
 
 #include "child.h"
+#include "outbound.h"
+
+#define HK_DISPATCH_TRIP    5	/* consecutive failures open the breaker */
+#define HK_DISPATCH_OPEN_S  30	/* for this long, then one probe */
+
+/*
+ * What an attempt's outcome means (verdict.c):
+ *
+ *   2xx                       succeeded
+ *   410                       dead; the destination is disabled
+ *   429/503 with Retry-After  retrying, not before Retry-After, clamped to
+ *                             [first, last] of delivery.retry_schedule
+ *   anything else, timeouts,  retrying after retry_schedule[attempt - 1]
+ *   connection errors, 3xx    (+/- jitter); dead after the last one
+ */
 
 /* One event, from a stream entry or from a claimed deliveries row. */
 struct hk_dl_event {
-	TAILQ_ENTRY(hk_dl_event) link;	/* delivery.c: entries in flight */
+	TAILQ_ENTRY(hk_dl_event) link;	/* dlgroup.c: entries in flight */
 	int       refs;
 	int       waiting;		/* first outcomes not yet committed */
 	int       failed;		/* a write gave up: do not ack */
@@ -45,6 +85,86 @@ struct hk_dl_event {
 /* ok: every first outcome is committed; 0: leave the entry pending. */
 typedef void (*hk_dispatch_done_fn)(struct hk_dl_event *ev, int ok);
 
+/* One delivery attempt of one event to one destination. */
+struct hk_dl_job {
+	TAILQ_ENTRY(hk_dl_job) link;	/* its destination's queue */
+	TAILQ_ENTRY(hk_dl_job) live;	/* every job of its destination */
+	struct hk_dl_event *ev;
+	int       dest;
+	int       attempt;		/* 1 for the first */
+	int       first;		/* holds the stream entry's ack */
+	int       probe;		/* the breaker's half-open probe */
+	uint64_t  store_us;		/* PostgreSQL before the attempt */
+	uint64_t  sent_ns;
+	uint64_t  end_ns;		/* the attempt ended */
+	int       failed;		/* counted as a failed attempt */
+	int       dead;
+	int       recorded;		/* an HTTP attempt was made */
+	struct hk_outbound_res res;
+};
+
+TAILQ_HEAD(hk_dl_jobq, hk_dl_job);
+
+/* Per destination, per worker: its queue, limits and breaker. */
+struct hk_dispatch_dest {
+	struct hk_dl_jobq queue;
+	TAILQ_HEAD(, hk_dl_job) jobs;	/* queued, in flight or committing */
+	int       queued, active, reserved, qmax;
+	int       disabled;
+	int       fails;		/* consecutive */
+	uint64_t  open_until_ns;	/* breaker: 0 closed */
+	int       probing;
+	double    tokens;		/* rate limit */
+	uint64_t  tok_ns;
+	struct event *pump_ev;		/* dlqueue.c: the rate limit's wake-up */
+};
+
+struct hk_dispatch_state {
+	struct hk_child      *child;
+	const struct hk_conf *conf;
+	struct event_base    *base;
+	hk_dispatch_done_fn   done;
+	struct hk_dispatch_dest *dests;
+	uint64_t  lease_us;
+	int       cap;			/* deliveries in memory, at most */
+	int       njobs;
+	int       stopping;
+	int       scanning, refreshing;	/* dlscan.c: a statement is out */
+	int       scan_limit;		/* rows asked for by the last scan */
+	int       more_due;		/* it got all it asked for */
+	unsigned  seed;			/* retry jitter */
+	struct event *scan_ev, *refresh_ev;
+};
+
+extern struct hk_dispatch_state hk_dispatch;
+
+/* dlroute.c */
+int  hk_dlroute_init(struct hk_child *c, hk_dispatch_done_fn done);
+/* Take ev (one reference) and deliver it. */
+void hk_dlroute_event(struct hk_dl_event *ev);
+void hk_dlroute_shutdown(void);
+
+/* dlscan.c */
+int  hk_dlscan_init(void);
+void hk_dlscan_shutdown(void);
+
+/* dlqueue.c */
+int  hk_dlqueue_init(void);
+void hk_dlqueue_add(struct hk_dl_job *j);
+void hk_dlqueue_pump(int d);
+void hk_dlqueue_shutdown(void);
+
+/* verdict.c */
+int  hk_verdict_init(void);
+void hk_verdict_attempt_done(struct hk_dl_job *j);
+/* Put a held-back job back in PostgreSQL, due after delay_us. */
+void hk_verdict_reschedule(struct hk_dl_job *j, uint64_t delay_us);
+/* A job for a disabled destination: its delivery is dead. */
+void hk_verdict_dead(struct hk_dl_job *j, const char *why);
+void hk_verdict_shutdown(void);
+
+/* dispatch.c */
+int  hk_dispatch_init(struct hk_child *c, hk_dispatch_done_fn done);
 /*
  * A new event with room for its content type, headers and body (copied in
  * by the caller into ev->data at the pointers set here).
@@ -52,10 +172,12 @@ typedef void (*hk_dispatch_done_fn)(struct hk_dl_event *ev, int ok);
 struct hk_dl_event *hk_dispatch_event_new(size_t ctype_len,
     size_t headers_len, size_t body_len);
 void hk_dispatch_event_put(struct hk_dl_event *ev);
-
-int  hk_dispatch_init(struct hk_child *c, hk_dispatch_done_fn done);
-/* Take ev (one reference) and deliver it. */
-void hk_dispatch_event(struct hk_dl_event *ev);
+struct hk_dl_job *hk_dispatch_job_new(struct hk_dl_event *ev, int d,
+    int attempt, int first);
+void hk_dispatch_job_free(struct hk_dl_job *j, int committed);
+void hk_dispatch_entry_check(struct hk_dl_event *ev);
+uint64_t hk_dispatch_open_left_us(int d, uint64_t now_ns);
+int  hk_dispatch_room(int d);
 /* Deliveries in memory (queued, in flight, or being committed). */
 int  hk_dispatch_jobs(void);
 /* Stop claiming retries; what is in memory finishes. */

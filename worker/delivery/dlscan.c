@@ -1,6 +1,7 @@
 /*
- * dlscan.c - the retry scanner, and the disabled destinations (see
- * dlscan.h).
+ * dlscan.c - the retry scanner: claims due deliveries from PostgreSQL
+ * (retries, deliveries left to it by a full queue or an open breaker, rows
+ * whose lease ran out); and keeps the set of disabled destinations fresh.
  *
  * Every HK_DLSCAN_MS, and at once when the last scan got all it asked
  * for and room has come back, one statement claims due deliveries for the
@@ -23,9 +24,7 @@
 #include "dispatch.h"
 #include "dlstore.h"
 #include "log.h"
-#include "dlscan.h"
 #include "uuid.h"
-#include "verdict.h"
 
 #define HK_DLSCAN_MS          500
 #define HK_DLSCAN_REFRESH_MS  3000
@@ -104,7 +103,7 @@ hk_dlscan_claimed(const PGresult *res, int r)
 	j = hk_dispatch_job_new(ev, di, atoi(PQgetvalue(res, r, 2)) + 1, 0);
 	hk_dispatch_event_put(ev);
 	if (j != NULL)
-		hk_dispatch_enqueue(j);
+		hk_dlqueue_add(j);
 }
 
 static void
@@ -190,7 +189,7 @@ hk_dlscan_refresh_done(void *arg, const PGresult *res)
 			hk_log_info("delivery: destination %s enabled again",
 			    conf->dests[d].name);
 		if (hk_dispatch.dests[d].disabled)
-			hk_dispatch_pump(d);
+			hk_dlqueue_pump(d);
 	}
 }
 

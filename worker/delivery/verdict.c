@@ -1,5 +1,5 @@
 /*
- * verdict.c - an attempt's outcome: what it means (the table in verdict.h),
+ * verdict.c - an attempt's outcome: what it means (the table in dispatch.h),
  * the rows that record it, the breaker, and the timing record.
  *
  * Every attempt writes one statement: its attempts row (ON CONFLICT DO
@@ -7,8 +7,12 @@
  * that took over an expired lease, is recorded once) and, in the same
  * statement, the delivery's new state, guarded by "attempts < this
  * attempt" so that a repeated or late update never moves a delivery
- * backwards.  The job ends,
- * and may release its stream entry's ack, only when they are committed.
+ * backwards.  The job ends (hk_dispatch_job_free), and may release its
+ * stream entry's ack, only when they are committed.
+ *
+ * Attempts come here from dlqueue.c's outbound callback; jobs the queue
+ * never sends (open breaker, disabled destination) come to
+ * hk_verdict_reschedule and hk_verdict_dead.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,11 +22,11 @@
 
 #include "clock.h"
 #include "core.h"
+#include "dispatch.h"
 #include "dlbatch.h"
 #include "dlstore.h"
 #include "log.h"
 #include "ring.h"
-#include "verdict.h"
 
 /*
  * Attempts and their deliveries' new state, a batch of attempts in one
@@ -50,6 +54,10 @@ static const char hk_verdict_outcome_sql[] =
     "  AND d.attempts < u.att";
 
 #define HK_VERDICT_BATCH  512	/* attempts a statement, at most */
+
+static struct {
+	struct hk_dlbatch *outcome_b;	/* attempts and their verdicts */
+} hk_verdict;
 
 static const char hk_verdict_resched_sql[] =
     "UPDATE deliveries SET next_attempt_at = now() + $3::bigint"
@@ -266,6 +274,7 @@ hk_verdict_judge(struct hk_dl_job *j, uint64_t *delay, char *err, size_t len)
 	return "retrying";
 }
 
+/* hk_verdict_attempt_done - judge attempt j and write its outcome. */
 void
 hk_verdict_attempt_done(struct hk_dl_job *j)
 {
@@ -306,20 +315,9 @@ hk_verdict_attempt_done(struct hk_dl_job *j)
 	v[10] = err[0] ? err : NULL;
 	for (int k = 0; k < 11; k++)
 		l[k] = v[k] != NULL ? (int)strlen(v[k]) : 0;
-	if (hk_dlbatch_add(hk_dispatch.outcome_b, v, l, hk_verdict_committed,
+	if (hk_dlbatch_add(hk_verdict.outcome_b, v, l, hk_verdict_committed,
 	    j) != HK_OK)
 		hk_verdict_committed(j, NULL);
-}
-
-struct hk_dlbatch *
-hk_verdict_batch(void)
-{
-	Oid text[11];
-
-	for (int k = 0; k < 11; k++)
-		text[k] = HK_DLSTORE_OID_TEXT;
-	return hk_dlbatch_new(hk_verdict_outcome_sql, 11, text,
-	    HK_VERDICT_BATCH);
 }
 
 void
@@ -350,4 +348,23 @@ hk_verdict_dead(struct hk_dl_job *j, const char *why)
 	if (hk_dlstore_submit(hk_verdict_dead_sql, 3, v, l, NULL,
 	    hk_verdict_committed, j) != HK_OK)
 		hk_verdict_committed(j, NULL);
+}
+
+int
+hk_verdict_init(void)
+{
+	Oid text[11];
+
+	for (int k = 0; k < 11; k++)
+		text[k] = HK_DLSTORE_OID_TEXT;
+	hk_verdict.outcome_b = hk_dlbatch_new(hk_verdict_outcome_sql, 11, text,
+	    HK_VERDICT_BATCH);
+	return hk_verdict.outcome_b != NULL ? HK_OK : HK_ERROR;
+}
+
+void
+hk_verdict_shutdown(void)
+{
+	hk_dlbatch_free(hk_verdict.outcome_b);
+	hk_verdict.outcome_b = NULL;
 }

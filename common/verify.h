@@ -3,7 +3,7 @@
  *
  * hk_verify() is a pure function of the source's configuration, the request
  * headers (reached through a lookup callback, so this file knows nothing of
- * evhttp), the raw body and the current time.  Every secret of the source is
+ * the HTTP layer), the raw body and the current time.  Every secret of the source is
  * tried, so a provider can rotate its secret without a failed delivery.
  *
  * A generic hmac-sha256 source's prefix is matched exactly, case included,

@@ -16,98 +16,104 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 
 #include "admin.h"
 #include "clock.h"
 #include "core.h"
+#include "httpconn.h"
 #include "log.h"
 #include "promtext.h"
 #include "ring.h"
 
-/* hk_admin_reply - send b with a status and a content type. */
+#define HK_ADMIN_MAX_CONNS  256
+#define HK_ADMIN_MAX_BODY   (64 * 1024)
+
+/* The one admin port of the stats process, for the connection callbacks. */
+static struct hk_admin *hk_admin_self;
+
+/* hk_admin_reply - answer with b's bytes, never cached. */
 static void
-hk_admin_reply(struct evhttp_request *req, int code, const char *reason,
-    const char *type)
+hk_admin_reply(struct hk_httpconn *c, int status, const char *type,
+    const char *headers, struct evbuffer *b)
 {
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Content-Type", type);
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Cache-Control", "no-store");
-	evhttp_send_reply(req, code, reason, NULL);
+	char hdr[256];
+	size_t len = evbuffer_get_length(b);
+	const char *body = len ? (const char *)evbuffer_pullup(b, -1) : "";
+
+	snprintf(hdr, sizeof(hdr), "Cache-Control: no-store\r\n%s",
+	    headers ? headers : "");
+	if (body == NULL) {
+		hk_httpconn_error(c, 500, "internal", "out of memory", NULL);
+		return;
+	}
+	hk_httpconn_respond_type(c, status, type, hdr, body, len);
 }
 
 static void
-hk_admin_error(struct evhttp_request *req, int code, const char *reason,
-    const char *err, const char *msg)
+hk_admin_error(struct hk_httpconn *c, struct evbuffer *b, int status,
+    const char *headers, const char *err, const char *msg)
 {
-	struct evbuffer *b = evhttp_request_get_output_buffer(req);
-
+	evbuffer_drain(b, evbuffer_get_length(b));
 	evbuffer_add_printf(b, "{\"error\":\"%s\",\"message\":", err);
 	hk_promtext_json_str(b, msg);
 	evbuffer_add_printf(b, "}\n");
-	hk_admin_reply(req, code, reason, "application/json");
+	hk_admin_reply(c, status, "application/json", headers, b);
 }
 
 /* hk_admin_query_json - does the query string ask for format=json? */
 static int
-hk_admin_query_json(const struct evhttp_uri *uri)
+hk_admin_query_json(const char *query)
 {
-	struct evkeyvalq q;
-	const char *query = evhttp_uri_get_query(uri), *v;
-	int json;
+	size_t n;
 
-	if (query == NULL)
-		return 0;
-	TAILQ_INIT(&q);
-	if (evhttp_parse_query_str(query, &q) != 0)
-		return 0;
-	v = evhttp_find_header(&q, "format");
-	json = v != NULL && strcmp(v, "json") == 0;
-	evhttp_clear_headers(&q);
-	return json;
+	while (query != NULL && *query != '\0') {
+		n = strcspn(query, "&");
+		if (n == 11 && strncmp(query, "format=json", 11) == 0)
+			return 1;
+		query = query[n] == '&' ? query + n + 1 : NULL;
+	}
+	return 0;
 }
 
 static void
-hk_admin_get_metrics(struct hk_admin *a, struct evhttp_request *req,
-    const struct evhttp_uri *uri)
+hk_admin_get_metrics(struct hk_admin *a, struct hk_httpconn *c,
+    struct evbuffer *b, const char *query)
 {
-	int json = hk_admin_query_json(uri);
+	int json = hk_admin_query_json(query);
 
-	hk_promtext_metrics(a, evhttp_request_get_output_buffer(req), json);
-	hk_admin_reply(req, 200, "OK", json ? "application/json"
-	    : HK_PROMTEXT_TYPE);
+	hk_promtext_metrics(a, b, json);
+	hk_admin_reply(c, 200, json ? "application/json" : HK_PROMTEXT_TYPE,
+	    NULL, b);
 }
 
 static void
-hk_admin_get_stats(struct hk_admin *a, struct evhttp_request *req)
+hk_admin_get_stats(struct hk_admin *a, struct hk_httpconn *c,
+    struct evbuffer *b)
 {
 	char *text = NULL;
 	size_t len = 0;
 	FILE *fp;
 
 	if (a->snap->magic != HK_SNAP_MAGIC) {
-		hk_admin_error(req, 503, "Service Unavailable", "unavailable",
+		hk_admin_error(c, b, 503, NULL, "unavailable",
 		    "no snapshot has been published yet");
 		return;
 	}
 	if ((fp = open_memstream(&text, &len)) == NULL) {
-		hk_admin_error(req, 500, "Internal Server Error", "internal",
-		    "out of memory");
+		hk_admin_error(c, b, 500, NULL, "internal", "out of memory");
 		return;
 	}
 	hk_snapshot_json(a->snap, hk_clock_real_us(), fp);
 	fclose(fp);
-	evbuffer_add(evhttp_request_get_output_buffer(req), text, len);
+	evbuffer_add(b, text, len);
 	free(text);
-	hk_admin_reply(req, 200, "OK", "application/json");
+	hk_admin_reply(c, 200, "application/json", NULL, b);
 }
 
 static void
-hk_admin_get_detailed(struct hk_admin *a, struct evhttp_request *req)
+hk_admin_get_detailed(struct hk_admin *a, struct hk_httpconn *c,
+    struct evbuffer *b)
 {
-	struct evbuffer *b = evhttp_request_get_output_buffer(req);
 	const struct hk_sampler *rs = a->sampler;
 	uint64_t now_ns = hk_clock_mono_ns(), now_us = hk_clock_real_us();
 	uint64_t limit = (uint64_t)a->conf->watchdog_ms * 1000000u;
@@ -151,7 +157,7 @@ hk_admin_get_detailed(struct hk_admin *a, struct evhttp_request *req)
 	    rs->pending, rs->sampled_us && now_us > rs->sampled_us
 	    ? (double)(now_us - rs->sampled_us) / 1e3 : -1.0,
 	    hk_promtext_missed(a), a->aggr->records, ok ? "ok" : "degraded");
-	hk_admin_reply(req, 200, "OK", "application/json");
+	hk_admin_reply(c, 200, "application/json", NULL, b);
 }
 
 /* hk_admin_token_ok - constant-time comparison of the bearer token. */
@@ -169,107 +175,127 @@ hk_admin_token_ok(const char *got, const char *want)
 
 /* hk_admin_authorized - check the bearer token; if wrong, answer, return 0. */
 static int
-hk_admin_authorized(struct hk_admin *a, struct evhttp_request *req)
+hk_admin_authorized(struct hk_admin *a, struct hk_httpconn *c,
+    struct evbuffer *b)
 {
 	const char *token = a->conf->admin.token, *h;
 
 	if (token == NULL || token[0] == '\0') {
-		hk_admin_error(req, 403, "Forbidden", "forbidden",
+		hk_admin_error(c, b, 403, NULL, "forbidden",
 		    "admin.token is not set, so requests that change state "
 		    "are disabled");
 		return 0;
 	}
-	h = evhttp_find_header(evhttp_request_get_input_headers(req),
-	    "Authorization");
+	h = hk_http_header(&c->req, "Authorization", NULL);
 	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0
 	    || !hk_admin_token_ok(h + 7, token)) {
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "WWW-Authenticate", "Bearer realm=\"hookd admin\"");
-		hk_admin_error(req, 401, "Unauthorized", "unauthorized",
-		    h == NULL ? "this request needs an Authorization: Bearer "
-		    "header with the admin token" : "wrong admin token");
+		hk_admin_error(c, b, 401,
+		    "WWW-Authenticate: Bearer realm=\"hookd admin\"\r\n",
+		    "unauthorized", h == NULL ? "this request needs an "
+		    "Authorization: Bearer header with the admin token"
+		    : "wrong admin token");
 		return 0;
 	}
 	return 1;
 }
 
 static void
-hk_admin_post_reset(struct hk_admin *a, struct evhttp_request *req)
+hk_admin_post_reset(struct hk_admin *a, struct hk_httpconn *c,
+    struct evbuffer *b)
 {
-	if (!hk_admin_authorized(a, req))
+	if (!hk_admin_authorized(a, c, b))
 		return;
 	a->reset();
 	hk_log_info("stats: statistics reset through the admin port");
-	evbuffer_add_printf(evhttp_request_get_output_buffer(req),
-	    "{\"reset\":true}\n");
-	hk_admin_reply(req, 200, "OK", "application/json");
+	evbuffer_add_printf(b, "{\"reset\":true}\n");
+	hk_admin_reply(c, 200, "application/json", NULL, b);
 }
 
+/* hk_admin_route - answer one complete request. */
 static void
-hk_admin_request(struct evhttp_request *req, void *arg)
+hk_admin_route(struct hk_admin *a, struct hk_httpconn *c, struct evbuffer *b)
 {
-	struct hk_admin *a = arg;
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-	int get = cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD;
+	int method = c->req.method;
+	int get = method == HK_HTTP_GET || method == HK_HTTP_HEAD;
+	char path[256];
+	const char *query;
+	size_t n;
 
-	if (path == NULL || path[0] == '\0')
-		path = "/";
+	/* The target is NUL-terminated in place (httpconn.c). */
+	n = strcspn(c->req.target, "?");
+	query = c->req.target[n] == '?' ? c->req.target + n + 1 : NULL;
+	snprintf(path, sizeof(path), "%.*s", (int)n, c->req.target);
 	if (strcmp(path, "/stats/reset") == 0) {
-		if (cmd != EVHTTP_REQ_POST)
+		if (method != HK_HTTP_POST)
 			goto method;
-		hk_admin_post_reset(a, req);
+		hk_admin_post_reset(a, c, b);
 		return;
 	}
 	if (strcmp(path, "/metrics") != 0 && strcmp(path, "/stats") != 0
 	    && strcmp(path, "/health") != 0
 	    && strcmp(path, "/health/detailed") != 0) {
-		hk_admin_error(req, 404, "Not Found", "not_found",
+		hk_admin_error(c, b, 404, NULL, "not_found",
 		    "no such path; try /metrics, /stats or /health/detailed");
 		return;
 	}
 	if (!get)
 		goto method;
 	if (strcmp(path, "/metrics") == 0)
-		hk_admin_get_metrics(a, req, uri);
+		hk_admin_get_metrics(a, c, b, query);
 	else if (strcmp(path, "/stats") == 0)
-		hk_admin_get_stats(a, req);
+		hk_admin_get_stats(a, c, b);
 	else if (strcmp(path, "/health/detailed") == 0)
-		hk_admin_get_detailed(a, req);
+		hk_admin_get_detailed(a, c, b);
 	else {
-		evbuffer_add_printf(evhttp_request_get_output_buffer(req),
-		    "{\"status\":\"ok\"}\n");
-		hk_admin_reply(req, 200, "OK", "application/json");
+		evbuffer_add_printf(b, "{\"status\":\"ok\"}\n");
+		hk_admin_reply(c, 200, "application/json", NULL, b);
 	}
 	return;
 method:
-	hk_admin_error(req, 405, "Method Not Allowed", "method_not_allowed",
-	    "this path does not take that method");
+	hk_admin_error(c, b, 405, strcmp(path, "/stats/reset") == 0
+	    ? "Allow: POST\r\n" : "Allow: GET, HEAD\r\n",
+	    "method_not_allowed", "this path does not take that method");
 }
 
+static void
+hk_admin_request(struct hk_httpconn *c)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	if (b == NULL) {
+		hk_httpconn_error(c, 503, "unavailable", "out of memory", NULL);
+		return;
+	}
+	hk_admin_route(hk_admin_self, c, b);
+	evbuffer_free(b);
+}
+
+static const struct hk_httpconn_ops hk_admin_ops = {
+	.request = hk_admin_request,
+};
+
+/*
+ * The admin port has the ingest port's limits and total deadlines: a
+ * client that sends a huge head, or one byte a second, costs the stats
+ * process (which also drains the rings) no more than one on the ingest
+ * port costs a worker.
+ */
 int
 hk_admin_init(struct hk_admin *a, struct event_base *base, int fd)
 {
-	if ((a->http = evhttp_new(base)) == NULL)
-		return HK_ERROR;
-	evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD
-	    | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
-	evhttp_set_max_body_size(a->http, 64 * 1024);
-	evhttp_set_timeout(a->http, 30);
-	evhttp_set_gencb(a->http, hk_admin_request, a);
-	if (evhttp_accept_socket_with_handle(a->http, fd) == NULL) {
-		evhttp_free(a->http);
-		a->http = NULL;
-		return HK_ERROR;
-	}
-	return HK_OK;
+	const struct hk_conf *conf = a->conf;
+
+	hk_admin_self = a;
+	a->srv.max_conns = HK_ADMIN_MAX_CONNS;
+	a->srv.max_head = (size_t)conf->limits.max_header_bytes;
+	a->srv.max_body = HK_ADMIN_MAX_BODY;
+	a->srv.header_timeout_ms = conf->limits.header_timeout_ms;
+	a->srv.body_timeout_ms = conf->limits.body_timeout_ms;
+	return hk_httpconn_server_init(&a->srv, base, fd, &hk_admin_ops);
 }
 
 void
 hk_admin_free(struct hk_admin *a)
 {
-	if (a->http != NULL)
-		evhttp_free(a->http);
-	a->http = NULL;
+	hk_httpconn_server_free(&a->srv);
 }

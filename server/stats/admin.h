@@ -1,6 +1,7 @@
 /*
- * admin.h - the admin HTTP port, served by the stats process with evhttp
- * (it is not the hot path; the ingest port has its own server).
+ * admin.h - the admin HTTP port, served by the stats process on the same
+ * connection layer as the ingest port (httpconn.c), with its limits and
+ * total deadlines.
  *
  *   GET  /metrics            Prometheus text format 0.0.4
  *   GET  /metrics?format=json  the same samples as JSON
@@ -20,12 +21,12 @@
 
 #include "aggr.h"
 #include "config.h"
+#include "httpconn.h"
 #include "sampler.h"
 #include "segment.h"
 #include "snapshot.h"
 
 struct event_base;
-struct evhttp;
 
 /* What the stats process lends the admin port; it owns all of it. */
 struct hk_admin {
@@ -37,7 +38,7 @@ struct hk_admin {
 	const uint64_t       *missed;	/* per slot, since start or reset */
 	void                (*reset)(void);
 
-	struct evhttp        *http;
+	struct hk_httpconn_server srv;
 };
 
 int  hk_admin_init(struct hk_admin *a, struct event_base *base, int fd);

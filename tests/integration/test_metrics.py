@@ -385,3 +385,55 @@ def test_reload_new_stats_process_takes_over(hookd_factory):
     wait_requests(h, 15)
     time.sleep(0.3)
     assert stats(h)["ingest"]["sources"]["test"]["requests"] == 15
+
+
+def _admin_raw(h, chunks, delay=0.0, timeout=8.0):
+    """Send chunks to the admin port (delay seconds apart, stopping once an
+    answer starts), then read the answer; returns (bytes, seconds)."""
+    import socket
+    host, port = h.admin_listen.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=timeout)
+    start = time.monotonic()
+    out = b""
+    try:
+        s.setblocking(False)
+        for ch in chunks:
+            try:
+                s.sendall(ch)
+            except (BlockingIOError, OSError):
+                break
+            try:
+                got = s.recv(65536)
+                if got or got == b"":
+                    out += got
+                    break
+            except BlockingIOError:
+                pass
+            time.sleep(delay)
+        s.settimeout(timeout)
+        while True:
+            try:
+                got = s.recv(65536)
+            except OSError:
+                break
+            if not got:
+                break
+            out += got
+    finally:
+        s.close()
+    return out, time.monotonic() - start
+
+
+def test_admin_port_limits_and_deadlines(hookd_factory):
+    # The admin port has the ingest port's limits: a huge head gets a 431
+    # at once, and a client trickling its head is cut at the header
+    # deadline, however steadily it sends.
+    h = hookd_factory(limits={"max_header_bytes": 8192, "header_timeout_ms": 1000})
+    big = [b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: "] + [b"a" * 65536] * 64
+    out, _ = _admin_raw(h, big)
+    assert out.startswith(b"HTTP/1.1 431 "), out[:200]
+    trickle = [b"GET /metrics HTTP/1.1\r\n"] + [b"X-%d: y\r\n" % i for i in range(60)]
+    out, took = _admin_raw(h, trickle, delay=0.1)
+    assert out.startswith(b"HTTP/1.1 408 "), out[:200]
+    assert took < 4.0, took
+    assert admin_get(h, "/health").status_code == 200

@@ -1,5 +1,6 @@
 /*
- * httpconn.c - HTTP/1.1 connections of the ingest port (see httpconn.h).
+ * httpconn.c - HTTP/1.1 connections of the ingest and admin ports (see
+ * httpconn.h).
  *
  * Buffers: a connection reads into one buffer that grows to what the
  * request needs (head, then Content-Length or the chunked body decoded in
@@ -338,6 +339,15 @@ void
 hk_httpconn_respond(struct hk_httpconn *c, int status, const char *headers,
     const char *body, size_t body_len)
 {
+	hk_httpconn_respond_type(c, status, "application/json", headers, body,
+	    body_len);
+}
+
+void
+hk_httpconn_respond_type(struct hk_httpconn *c, int status,
+    const char *ctype, const char *headers, const char *body,
+    size_t body_len)
+{
 	uint64_t now = hk_clock_mono_ns();
 	size_t need;
 	int n;
@@ -346,7 +356,8 @@ hk_httpconn_respond(struct hk_httpconn *c, int status, const char *headers,
 		c->t_respond_ns = now;
 	if (!c->keep_alive && c->phase != HK_HTTPCONN_CLOSING)
 		c->phase = HK_HTTPCONN_WRITING;
-	need = 512 + (headers ? strlen(headers) : 0) + body_len;
+	need = 512 + strlen(ctype) + (headers ? strlen(headers) : 0)
+	    + body_len;
 	if (need > c->out_cap) {
 		free(c->out);
 		if ((c->out = malloc(need)) == NULL) {
@@ -358,21 +369,25 @@ hk_httpconn_respond(struct hk_httpconn *c, int status, const char *headers,
 		c->out_cap = need;
 	}
 	n = snprintf(c->out, c->out_cap, "HTTP/1.1 %d %s\r\n"
-	    "Content-Type: application/json\r\n"
+	    "Content-Type: %s\r\n"
 	    "Content-Length: %zu\r\n"
 	    "X-Response-Time: %.3fms\r\n"
-	    "%s%s\r\n", status, hk_http_reason(status), body_len,
+	    "%s%s\r\n", status, hk_http_reason(status), ctype, body_len,
 	    (double)(c->t_respond_ns - c->t_start_ns) / 1e6,
 	    c->keep_alive && c->phase != HK_HTTPCONN_CLOSING
 	    && hk_httpconn_srv->max_conns > 0 ? "" : "Connection: close\r\n",
 	    headers ? headers : "");
+	/* HEAD: the GET's head, Content-Length included, without the body. */
+	if (c->req.method == HK_HTTP_HEAD)
+		body_len = 0;
 	memcpy(c->out + n, body, body_len);
 	c->out_len = (size_t)n + body_len;
 	c->out_pos = 0;
 	c->responded = 1;
 	if (c->phase != HK_HTTPCONN_CLOSING)
 		c->phase = HK_HTTPCONN_WRITING;
-	hk_httpconn_srv->ops->done(c, status);
+	if (hk_httpconn_srv->ops->done != NULL)
+		hk_httpconn_srv->ops->done(c, status);
 	hk_httpconn_send(c);
 }
 
@@ -523,6 +538,17 @@ hk_httpconn_terminate(struct hk_httpconn *c)
 	}
 }
 
+/* hk_httpconn_too_large - 413, naming the limit. */
+static void
+hk_httpconn_too_large(struct hk_httpconn *c)
+{
+	char msg[96];
+
+	snprintf(msg, sizeof(msg), "the request body is larger than this port "
+	    "takes (%zu bytes)", hk_httpconn_srv->max_body);
+	hk_httpconn_error(c, 413, "payload_too_large", msg, NULL);
+}
+
 /* hk_httpconn_head - the head is in: check it, then wait for the body. */
 static int
 hk_httpconn_head(struct hk_httpconn *c)
@@ -545,12 +571,12 @@ hk_httpconn_head(struct hk_httpconn *c)
 	c->keep_alive = c->req.keep_alive;
 	c->body = c->in + c->req.head_len;
 	if (c->req.content_length > (int64_t)srv->max_body) {
-		hk_httpconn_error(c, 413, "payload_too_large", "the request body is "
-		    "larger than limits.max_body_bytes", NULL);
+		hk_httpconn_too_large(c);
 		return HK_ERROR;
 	}
 	c->phase = HK_HTTPCONN_BODY;
-	srv->ops->head(c);
+	if (srv->ops->head != NULL)
+		srv->ops->head(c);
 	if (c->responded)
 		return HK_ERROR;
 	if (c->req.content_length > 0 && hk_httpconn_grow(c, c->req.head_len
@@ -582,16 +608,14 @@ hk_httpconn_body(struct hk_httpconn *c)
 	if (rc == HK_AGAIN) {
 		/* Raw chunked bytes may exceed the body; bound them too. */
 		if (c->chunk.raw > 2 * hk_httpconn_srv->max_body + 65536) {
-			hk_httpconn_error(c, 413, "payload_too_large", "the request "
-			    "body is larger than limits.max_body_bytes", NULL);
+			hk_httpconn_too_large(c);
 			return HK_ERROR;
 		}
 		return HK_AGAIN;
 	}
 	if (rc == HK_ERROR) {
 		if (too_large)
-			hk_httpconn_error(c, 413, "payload_too_large", "the request "
-			    "body is larger than limits.max_body_bytes", NULL);
+			hk_httpconn_too_large(c);
 		else
 			hk_httpconn_error(c, 400, "bad_request", "the chunked "
 			    "request body is malformed", NULL);

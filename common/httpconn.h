@@ -1,9 +1,10 @@
 /*
- * httpconn.h - HTTP/1.1 connections of the ingest port.
+ * httpconn.h - HTTP/1.1 connections: the ingest port's, and the admin
+ * port's in the stats process (one server per process).
  *
  * The connection layer owns sockets, buffers, deadlines and framing; the
- * ingest layer sees complete requests and answers them, possibly later
- * (after Redis replied).  A connection handles one request at a time: it
+ * layer above sees complete requests and answers them, possibly later (the
+ * ingest worker after Redis replied).  A connection handles one request at a time: it
  * stops reading while a request is being answered, so pipelined requests
  * wait in the buffer, in order.
  *
@@ -35,12 +36,15 @@ enum hk_httpconn_phase {
 };
 
 struct hk_httpconn_ops {
-	/* The head is parsed: answer now (with hk_httpconn_error) to refuse the
-	 * request before its body is read, or return to go on. */
+	/* The head is parsed: answer now (with hk_httpconn_error) to refuse
+	 * the request before its body is read, or return to go on.  May be
+	 * NULL. */
 	void (*head)(struct hk_httpconn *c);
-	/* The request is complete; answer with hk_httpconn_respond, now or later. */
+	/* The request is complete; answer with hk_httpconn_respond, now or
+	 * later. */
 	void (*request)(struct hk_httpconn *c);
-	/* An answer was queued: status, for records and counters. */
+	/* An answer was queued: status, for records and counters.  May be
+	 * NULL. */
 	void (*done)(struct hk_httpconn *c, int status);
 };
 
@@ -91,9 +95,13 @@ void hk_httpconn_server_stop(struct hk_httpconn_server *srv);
 void hk_httpconn_server_free(struct hk_httpconn_server *srv);
 
 /* Queue an answer: status, extra header lines ("Name: value\r\n"...) or
- * NULL, and a JSON body. */
-void hk_httpconn_respond(struct hk_httpconn *c, int status, const char *headers,
-    const char *body, size_t body_len);
+ * NULL, and a JSON body.  To a HEAD request the body is not sent. */
+void hk_httpconn_respond(struct hk_httpconn *c, int status,
+    const char *headers, const char *body, size_t body_len);
+/* The same with another content type, e.g. "text/plain; version=0.0.4". */
+void hk_httpconn_respond_type(struct hk_httpconn *c, int status,
+    const char *ctype, const char *headers, const char *body,
+    size_t body_len);
 /* Queue {"error":code,"message":message}; closes the connection after it
  * when the request's body was not read. */
 void hk_httpconn_error(struct hk_httpconn *c, int status, const char *code,

@@ -1,10 +1,11 @@
 /*
  * verify.h - check a webhook's signature against its source's secrets.
  *
- * hk_verify() is a pure function of the source's configuration, the request
+ * hk_verify() is a pure function of the source's verify key, the request
  * headers (reached through a lookup callback, so this file knows nothing of
- * the HTTP layer), the raw body and the current time.  Every secret of the source is
- * tried, so a provider can rotate its secret without a failed delivery.
+ * the HTTP layer), the raw body and the current time.  Every secret of the
+ * key is tried, so a provider can rotate its secret without a failed
+ * delivery.
  *
  * A generic hmac-sha256 source's prefix is matched exactly, case included,
  * and must be present when it is configured.  A tolerance_s of 0 or less

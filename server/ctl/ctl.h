@@ -86,6 +86,11 @@ int  hk_ctl_pg_opt(int argc, char **argv, int *i, const char *name,
     const char **val);
 int  hk_ctl_pg_limit(const char *s, char *out, size_t len);
 int  hk_ctl_pg_id_ok(const char *s);
+struct hk_ctl_table;
+int  hk_ctl_pg_list(struct hk_ctl *ctl, const char *sql, int nparams,
+    const char *const *params, int (*out)(const PGresult *, int), int json);
+int  hk_ctl_pg_listed(struct hk_ctl_table *t, json_t *doc, int json,
+    int ok, const char *none);
 
 /* ctl_table.c */
 #define HK_CTL_TABLE_CELL_MAX	72	/* longest free-text cell in a table */

@@ -51,17 +51,8 @@ hk_ctl_dlq_out(const PGresult *res, int json)
 			    hk_ctl_table_line(hk_ctl_pg_val(res, r, 5), err,
 			    sizeof(err)) });
 	}
-	if (json)
-		return hk_ctl_pg_json_print(doc);
-	json_decref(doc);
-	if (rc == HK_OK && t.nrows > 0)
-		hk_ctl_table_print(&t, 0);
-	else if (rc == HK_OK)
-		printf("no dead deliveries\n");
-	else
-		fprintf(stderr, "hookctl: out of memory\n");
-	hk_ctl_table_free(&t);
-	return rc == HK_OK ? HK_CTL_OK : HK_CTL_FAIL;
+	return hk_ctl_pg_listed(&t, doc, json, rc == HK_OK,
+	    "no dead deliveries");
 }
 
 /* hk_ctl_dlq - dead deliveries, oldest first. */
@@ -70,9 +61,7 @@ hk_ctl_dlq(struct hk_ctl *ctl, int argc, char **argv)
 {
 	const char *params[2] = { NULL, NULL }, *lim = NULL;
 	char limit[24];
-	PGconn *conn;
-	PGresult *res;
-	int json = 0, m, rc;
+	int json = 0, m;
 
 	snprintf(limit, sizeof(limit), "%d", HK_CTL_PG_LIMIT);
 	for (int i = 1; i < argc; i++) {
@@ -90,14 +79,6 @@ hk_ctl_dlq(struct hk_ctl *ctl, int argc, char **argv)
 	    != HK_OK)
 		return HK_CTL_USAGE;
 	params[1] = limit;
-	if ((conn = hk_ctl_pg_connect(ctl)) == NULL)
-		return HK_CTL_FAIL;
-	if ((res = hk_ctl_pg_query(conn, hk_ctl_dlq_sql, 2, params)) == NULL) {
-		PQfinish(conn);
-		return HK_CTL_FAIL;
-	}
-	rc = hk_ctl_dlq_out(res, json);
-	PQclear(res);
-	PQfinish(conn);
-	return rc;
+	return hk_ctl_pg_list(ctl, hk_ctl_dlq_sql, 2, params, hk_ctl_dlq_out,
+	    json);
 }

@@ -97,17 +97,7 @@ hk_ctl_events_out(const PGresult *res, int json)
 		    PQgetvalue(res, r, 3), sum }) != HK_OK)
 			rc = HK_CTL_FAIL;
 	}
-	if (json)
-		return hk_ctl_pg_json_print(doc);
-	json_decref(doc);
-	if (rc == HK_CTL_OK && t.nrows > 0)
-		hk_ctl_table_print(&t, 0);
-	else if (rc == HK_CTL_OK)
-		printf("no events\n");
-	else
-		fprintf(stderr, "hookctl: out of memory\n");
-	hk_ctl_table_free(&t);
-	return rc;
+	return hk_ctl_pg_listed(&t, doc, json, rc == HK_CTL_OK, "no events");
 }
 
 /* hk_ctl_events - recent events, newest first, with their deliveries. */
@@ -116,9 +106,7 @@ hk_ctl_events(struct hk_ctl *ctl, int argc, char **argv)
 {
 	const char *params[3] = { NULL, NULL, NULL }, *lim = NULL;
 	char limit[24];
-	PGconn *conn;
-	PGresult *res;
-	int json = 0, m, rc;
+	int json = 0, m;
 
 	snprintf(limit, sizeof(limit), "%d", HK_CTL_PG_LIMIT);
 	for (int i = 1; i < argc; i++) {
@@ -142,17 +130,8 @@ hk_ctl_events(struct hk_ctl *ctl, int argc, char **argv)
 	    != HK_OK)
 		return HK_CTL_USAGE;
 	params[2] = limit;
-	if ((conn = hk_ctl_pg_connect(ctl)) == NULL)
-		return HK_CTL_FAIL;
-	if ((res = hk_ctl_pg_query(conn, hk_ctl_events_sql, 3, params))
-	    == NULL) {
-		PQfinish(conn);
-		return HK_CTL_FAIL;
-	}
-	rc = hk_ctl_events_out(res, json);
-	PQclear(res);
-	PQfinish(conn);
-	return rc;
+	return hk_ctl_pg_list(ctl, hk_ctl_events_sql, 3, params,
+	    hk_ctl_events_out, json);
 }
 
 /* ----------------------------------------------------------------- event */

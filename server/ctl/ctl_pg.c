@@ -237,3 +237,51 @@ hk_ctl_pg_id_ok(const char *s)
 	fprintf(stderr, "hookctl: \"%s\" is not an event id (a UUID)\n", s);
 	return 0;
 }
+
+/*
+ * hk_ctl_pg_list - a listing command's query: connect, run sql, let out
+ * print the rows (as JSON when json), clean up.  out's status is returned.
+ */
+int
+hk_ctl_pg_list(struct hk_ctl *ctl, const char *sql, int nparams,
+    const char *const *params, int (*out)(const PGresult *, int), int json)
+{
+	PGconn *conn;
+	PGresult *res;
+	int rc;
+
+	if ((conn = hk_ctl_pg_connect(ctl)) == NULL)
+		return HK_CTL_FAIL;
+	if ((res = hk_ctl_pg_query(conn, sql, nparams, params)) == NULL) {
+		PQfinish(conn);
+		return HK_CTL_FAIL;
+	}
+	rc = out(res, json);
+	PQclear(res);
+	PQfinish(conn);
+	return rc;
+}
+
+/*
+ * hk_ctl_pg_listed - print what a listing gathered: doc for --json, else
+ * the table, or none when it has no rows; frees both.  ok 0 means a row
+ * could not be added (out of memory).
+ */
+int
+hk_ctl_pg_listed(struct hk_ctl_table *t, json_t *doc, int json, int ok,
+    const char *none)
+{
+	if (json) {
+		hk_ctl_table_free(t);
+		return hk_ctl_pg_json_print(doc);
+	}
+	json_decref(doc);
+	if (ok && t->nrows > 0)
+		hk_ctl_table_print(t, 0);
+	else if (ok)
+		printf("%s\n", none);
+	else
+		fprintf(stderr, "hookctl: out of memory\n");
+	hk_ctl_table_free(t);
+	return ok ? HK_CTL_OK : HK_CTL_FAIL;
+}

@@ -85,6 +85,8 @@ int  hk_ctl_pg_json_print(json_t *doc);
 int  hk_ctl_pg_opt(int argc, char **argv, int *i, const char *name,
     const char **val);
 int  hk_ctl_pg_limit(const char *s, char *out, size_t len);
+int  hk_ctl_pg_args(int argc, char **argv, const char *const *names, int n,
+    const char **vals, char *limit, size_t limitlen, int *json);
 int  hk_ctl_pg_id_ok(const char *s);
 struct hk_ctl_table;
 int  hk_ctl_pg_list(struct hk_ctl *ctl, const char *sql, int nparams,

@@ -59,25 +59,14 @@ hk_ctl_dlq_out(const PGresult *res, int json)
 int
 hk_ctl_dlq(struct hk_ctl *ctl, int argc, char **argv)
 {
-	const char *params[2] = { NULL, NULL }, *lim = NULL;
+	static const char *const names[] = { "--destination" };
+	const char *params[2] = { NULL, NULL };
 	char limit[24];
-	int json = 0, m;
+	int json = 0, rc;
 
-	snprintf(limit, sizeof(limit), "%d", HK_CTL_PG_LIMIT);
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0)
-			json = 1;
-		else if ((m = hk_ctl_pg_opt(argc, argv, &i, "--destination",
-		    &params[0])) != 0 || (m = hk_ctl_pg_opt(argc, argv, &i,
-		    "--limit", &lim)) != 0) {
-			if (m < 0)
-				return HK_CTL_USAGE;
-		} else
-			return HK_CTL_USAGE;
-	}
-	if (lim != NULL && hk_ctl_pg_limit(lim, limit, sizeof(limit))
-	    != HK_OK)
-		return HK_CTL_USAGE;
+	if ((rc = hk_ctl_pg_args(argc, argv, names, 1, params, limit,
+	    sizeof(limit), &json)) != HK_CTL_OK)
+		return rc;
 	params[1] = limit;
 	return hk_ctl_pg_list(ctl, hk_ctl_dlq_sql, 2, params, hk_ctl_dlq_out,
 	    json);

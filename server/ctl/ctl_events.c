@@ -104,31 +104,19 @@ hk_ctl_events_out(const PGresult *res, int json)
 int
 hk_ctl_events(struct hk_ctl *ctl, int argc, char **argv)
 {
-	const char *params[3] = { NULL, NULL, NULL }, *lim = NULL;
+	static const char *const names[] = { "--source", "--status" };
+	const char *params[3] = { NULL, NULL, NULL };
 	char limit[24];
-	int json = 0, m;
+	int json = 0, rc;
 
-	snprintf(limit, sizeof(limit), "%d", HK_CTL_PG_LIMIT);
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0)
-			json = 1;
-		else if ((m = hk_ctl_pg_opt(argc, argv, &i, "--source",
-		    &params[0])) != 0 || (m = hk_ctl_pg_opt(argc, argv, &i,
-		    "--status", &params[1])) != 0 || (m = hk_ctl_pg_opt(argc,
-		    argv, &i, "--limit", &lim)) != 0) {
-			if (m < 0)
-				return HK_CTL_USAGE;
-		} else
-			return HK_CTL_USAGE;
-	}
+	if ((rc = hk_ctl_pg_args(argc, argv, names, 2, params, limit,
+	    sizeof(limit), &json)) != HK_CTL_OK)
+		return rc;
 	if (params[1] != NULL && !hk_ctl_events_status_ok(params[1])) {
 		fprintf(stderr, "hookctl: --status is one of pending, "
 		    "succeeded, retrying, dead\n");
 		return HK_CTL_USAGE;
 	}
-	if (lim != NULL && hk_ctl_pg_limit(lim, limit, sizeof(limit))
-	    != HK_OK)
-		return HK_CTL_USAGE;
 	params[2] = limit;
 	return hk_ctl_pg_list(ctl, hk_ctl_events_sql, 3, params,
 	    hk_ctl_events_out, json);

@@ -210,6 +210,36 @@ hk_ctl_pg_opt(int argc, char **argv, int *i, const char *name,
 	return 1;
 }
 
+/*
+ * hk_ctl_pg_args - a listing's arguments: --json, --limit N (into limit,
+ * HK_CTL_PG_LIMIT when absent) and "--NAME VALUE" for each of the n names
+ * (into vals, in the same order).  HK_CTL_OK or HK_CTL_USAGE.
+ */
+int
+hk_ctl_pg_args(int argc, char **argv, const char *const *names, int n,
+    const char **vals, char *limit, size_t limitlen, int *json)
+{
+	const char *lim = NULL;
+	int m = 0, k;
+
+	snprintf(limit, limitlen, "%d", HK_CTL_PG_LIMIT);
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			*json = 1;
+			continue;
+		}
+		for (k = 0, m = 0; k < n && m == 0; k++)
+			m = hk_ctl_pg_opt(argc, argv, &i, names[k], &vals[k]);
+		if (m == 0)
+			m = hk_ctl_pg_opt(argc, argv, &i, "--limit", &lim);
+		if (m <= 0)
+			return HK_CTL_USAGE;
+	}
+	if (lim != NULL && hk_ctl_pg_limit(lim, limit, limitlen) != HK_OK)
+		return HK_CTL_USAGE;
+	return HK_CTL_OK;
+}
+
 /* hk_ctl_pg_limit - parse --limit; HK_ERROR unless 1..HK_CTL_PG_LIMIT_MAX. */
 int
 hk_ctl_pg_limit(const char *s, char *out, size_t len)

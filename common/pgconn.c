@@ -32,8 +32,6 @@
 #define HK_PGCONN_BACKOFF_MIN  100
 #define HK_PGCONN_BACKOFF_MAX  5000
 
-static void hk_pgconn_connect(struct hk_pgconn *c);
-
 int
 hk_pgconn_up(const struct hk_pgconn *c)
 {
@@ -349,6 +347,18 @@ hk_pgconn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	hk_pgconn_broken(c, why);
 }
 
+/* hk_pgconn_sent - count a statement libpq took; one it refused breaks. */
+static int
+hk_pgconn_sent(struct hk_pgconn *c, int took)
+{
+	if (!took) {
+		hk_pgconn_broken(c, NULL);
+		return HK_ERROR;
+	}
+	c->nstmt++;
+	return HK_OK;
+}
+
 int
 hk_pgconn_send_params(struct hk_pgconn *c, const char *sql, int n,
     const Oid *types, const char *const *vals, const int *lens,
@@ -356,12 +366,8 @@ hk_pgconn_send_params(struct hk_pgconn *c, const char *sql, int n,
 {
 	if (c->state != HK_PGCONN_UP)
 		return HK_ERROR;
-	if (!PQsendQueryParams(c->pg, sql, n, types, vals, lens, fmts, 0)) {
-		hk_pgconn_broken(c, NULL);
-		return HK_ERROR;
-	}
-	c->nstmt++;
-	return HK_OK;
+	return hk_pgconn_sent(c, PQsendQueryParams(c->pg, sql, n, types, vals,
+	    lens, fmts, 0));
 }
 
 int
@@ -370,12 +376,7 @@ hk_pgconn_send_prepare(struct hk_pgconn *c, const char *name,
 {
 	if (c->state != HK_PGCONN_UP)
 		return HK_ERROR;
-	if (!PQsendPrepare(c->pg, name, sql, n, types)) {
-		hk_pgconn_broken(c, NULL);
-		return HK_ERROR;
-	}
-	c->nstmt++;
-	return HK_OK;
+	return hk_pgconn_sent(c, PQsendPrepare(c->pg, name, sql, n, types));
 }
 
 int
@@ -384,12 +385,8 @@ hk_pgconn_send_prepared(struct hk_pgconn *c, const char *name, int n,
 {
 	if (c->state != HK_PGCONN_UP)
 		return HK_ERROR;
-	if (!PQsendQueryPrepared(c->pg, name, n, vals, lens, fmts, 0)) {
-		hk_pgconn_broken(c, NULL);
-		return HK_ERROR;
-	}
-	c->nstmt++;
-	return HK_OK;
+	return hk_pgconn_sent(c, PQsendQueryPrepared(c->pg, name, n, vals,
+	    lens, fmts, 0));
 }
 
 int

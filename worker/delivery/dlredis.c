@@ -29,10 +29,9 @@ struct hk_dlredis_call {
 static void
 hk_dlredis_later(struct hk_dlredis *r)
 {
-	struct timeval tv = { r->backoff_ms / 1000,
-	    (r->backoff_ms % 1000) * 1000 };
+	int ms = hk_backoff_next(&r->backoff);
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
-	r->backoff_ms = HK_MIN(r->backoff_ms * 2, HK_DLREDIS_BACKOFF_MAX);
 	evtimer_add(r->retry_ev, &tv);
 }
 
@@ -136,7 +135,7 @@ hk_dlredis_connected(const redisAsyncContext *ac, int status)
 	if (r->down_logged)
 		hk_log_info("redis: delivery %s connection back", r->name);
 	r->down_logged = 0;
-	r->backoff_ms = HK_DLREDIS_BACKOFF_MIN;
+	hk_backoff_reset(&r->backoff);
 	r->up = 1;
 	r->on_up(r);
 }
@@ -221,7 +220,8 @@ hk_dlredis_init(struct hk_dlredis *r, struct event_base *base,
 	r->base = base;
 	r->name = name;
 	r->on_up = on_up;
-	r->backoff_ms = HK_DLREDIS_BACKOFF_MIN;
+	hk_backoff_init(&r->backoff, HK_DLREDIS_BACKOFF_MIN,
+	    HK_DLREDIS_BACKOFF_MAX, 0);
 	r->timeout_ms = conf->redis.timeout_ms > 0 ? conf->redis.timeout_ms
 	    : 1000;
 	if (hk_redisurl_parse(conf->redis.url, &r->url) != HK_OK) {

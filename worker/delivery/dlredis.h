@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backoff.h"
 #include "config.h"
 #include "redisurl.h"
 
@@ -27,7 +28,7 @@ struct hk_dlredis {
 	struct redisAsyncContext *ac;	/* NULL while down */
 	int       up;			/* connected, handshake queued */
 	int       down_logged;
-	int       backoff_ms;
+	struct hk_backoff backoff;
 	int       timeout_ms;
 	int       pending;		/* commands without a reply */
 	uint64_t  oldest_ns;		/* when the oldest of them was sent */

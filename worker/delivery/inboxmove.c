@@ -2,13 +2,14 @@
  * inboxmove.c - the inbox mover (see inboxmove.h).
  *
  * A transaction must stay open while the rows are in Redis, so the mover
- * has a PostgreSQL connection of its own, used one step at a time with the
- * simple query protocol (nonblocking): "BEGIN; SELECT ... FOR UPDATE SKIP
- * LOCKED", then the ingest's script once per row on the worker's command
- * connection (pipelined, so they run in order: oldest first), then
- * "DELETE ...; COMMIT" for the rows Redis took, or ROLLBACK when it took
- * none.  Any failure drops the connection, which rolls back; the next
- * kick starts over.  The connection is made on the first kick and kept.
+ * has a PostgreSQL connection of its own (a pgconn, made on the first kick
+ * and kept), used one step at a time, each step a pipeline ending in a
+ * Sync: "BEGIN", "SELECT ... FOR UPDATE SKIP LOCKED" (an explicit
+ * transaction outlives its Sync), then the ingest's script once per row on
+ * the worker's command connection (pipelined, so they run in order: oldest
+ * first), then "DELETE ...", "COMMIT" for the rows Redis took, or ROLLBACK
+ * when it took none.  A statement that fails is rolled back; a connection
+ * that fails rolls back by itself.  Either way the next kick starts over.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,15 +23,16 @@
 #include "enqscript.h"
 #include "inboxmove.h"
 #include "log.h"
+#include "pgconn.h"
 
 #define HK_INBOXMOVE_BATCH     64
 #define HK_INBOXMOVE_STEP_MS   10000
 
-enum { HK_INBOXMOVE_IDLE, HK_INBOXMOVE_CONNECTING, HK_INBOXMOVE_SELECT,
-    HK_INBOXMOVE_REDIS, HK_INBOXMOVE_FINISH };
+enum { HK_INBOXMOVE_IDLE, HK_INBOXMOVE_SELECT, HK_INBOXMOVE_REDIS,
+    HK_INBOXMOVE_FINISH, HK_INBOXMOVE_ROLLBACK };
 
 static const char hk_inboxmove_select_sql[] =
-    "BEGIN; SELECT id::text, source, idempotency_key,"
+    "SELECT id::text, source, idempotency_key,"
     " to_char(received_at AT TIME ZONE 'UTC',"
     "  'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
     " content_type, headers::text, body, dedup_window_s"
@@ -41,11 +43,11 @@ static struct {
 	const struct hk_conf *conf;
 	struct hk_dlredis *redis;
 	const char   *stream;
-	char         *url;
-	PGconn       *pg;
+	struct hk_pgconn pg;
 	int           state;
 	int           stopping;
-	struct event *io_ev, *wr_ev, *timer_ev;
+	int           step_failed;	/* a statement of this step failed */
+	char          why[160];		/* and why */
 	PGresult     *rows;
 	int           nrows, replies;
 	char         *moved;		/* one flag per row */
@@ -54,27 +56,10 @@ static struct {
 	int           failed_logged;
 } hk_inboxmove;
 
-static void hk_inboxmove_step(void);
-static void hk_inboxmove_io_cb(evutil_socket_t fd, short what, void *arg);
-
-/* hk_inboxmove_reset - drop the connection (rolling back) and the batch. */
+/* hk_inboxmove_forget - the batch is over, whatever became of it. */
 static void
-hk_inboxmove_reset(const char *why)
+hk_inboxmove_forget(void)
 {
-	if (why != NULL && !hk_inboxmove.failed_logged) {
-		hk_log_warn("delivery: inbox mover: %s; retrying later", why);
-		hk_inboxmove.failed_logged = 1;
-	}
-	if (hk_inboxmove.io_ev != NULL)
-		event_free(hk_inboxmove.io_ev);
-	if (hk_inboxmove.wr_ev != NULL)
-		event_free(hk_inboxmove.wr_ev);
-	hk_inboxmove.io_ev = hk_inboxmove.wr_ev = NULL;
-	if (hk_inboxmove.timer_ev != NULL)
-		evtimer_del(hk_inboxmove.timer_ev);
-	if (hk_inboxmove.pg != NULL)
-		PQfinish(hk_inboxmove.pg);
-	hk_inboxmove.pg = NULL;
 	if (hk_inboxmove.rows != NULL)
 		PQclear(hk_inboxmove.rows);
 	hk_inboxmove.rows = NULL;
@@ -83,48 +68,27 @@ hk_inboxmove_reset(const char *why)
 	hk_inboxmove.state = HK_INBOXMOVE_IDLE;
 }
 
+/* hk_inboxmove_send - one step: one or two statements and a Sync. */
 static void
-hk_inboxmove_reset_pq(void)
+hk_inboxmove_send(int state, const char *sql1, const char *sql2)
 {
-	char why[256];
+	struct hk_pgconn *pg = &hk_inboxmove.pg;
 
-	snprintf(why, sizeof(why), "postgres: %s", hk_inboxmove.pg
-	    ? PQerrorMessage(hk_inboxmove.pg) : "no connection");
-	why[strcspn(why, "\n")] = '\0';
-	hk_inboxmove_reset(why);
-}
-
-static void
-hk_inboxmove_wr_cb(evutil_socket_t fd, short what, void *arg)
-{
-	int rc = PQflush(hk_inboxmove.pg);
-
-	if (rc < 0)
-		hk_inboxmove_reset_pq();
-	else if (rc > 0)
-		event_add(hk_inboxmove.wr_ev, NULL);
-}
-
-/* hk_inboxmove_send - one step's SQL; its results come to hk_inboxmove_io_cb. */
-static void
-hk_inboxmove_send(const char *sql, int state)
-{
-	struct timeval tv = { HK_INBOXMOVE_STEP_MS / 1000, 0 };
-
-	if (!PQsendQuery(hk_inboxmove.pg, sql)) {
-		hk_inboxmove_reset_pq();
-		return;
-	}
+	/* The state first: a send that fails resets it (hk_inboxmove_down). */
 	hk_inboxmove.state = state;
-	evtimer_add(hk_inboxmove.timer_ev, &tv);
-	hk_inboxmove_wr_cb(-1, 0, NULL);
+	hk_inboxmove.step_failed = 0;
+	if (hk_pgconn_send_params(pg, sql1, 0, NULL, NULL, NULL, NULL) != HK_OK
+	    || (sql2 != NULL && hk_pgconn_send_params(pg, sql2, 0, NULL, NULL,
+	    NULL, NULL) != HK_OK))
+		return;
+	hk_pgconn_sync(pg);
 }
 
-/* hk_inboxmove_rows_sql - "DELETE ... ; COMMIT" for the rows Redis took. */
+/* hk_inboxmove_rows_sql - the DELETE of the rows Redis took. */
 static char *
 hk_inboxmove_rows_sql(void)
 {
-	size_t cap = 64 + (size_t)hk_inboxmove.nrows * 42, o;
+	size_t cap = 40 + (size_t)hk_inboxmove.nrows * 42, o;
 	char *sql;
 
 	if (hk_inboxmove.nmoved == 0 || (sql = malloc(cap)) == NULL)
@@ -134,7 +98,7 @@ hk_inboxmove_rows_sql(void)
 		if (hk_inboxmove.moved[r])
 			o += (size_t)snprintf(sql + o, cap - o, "%s'%s'",
 			    n++ ? "," : "", PQgetvalue(hk_inboxmove.rows, r, 0));
-	snprintf(sql + o, cap - o, "); COMMIT");
+	snprintf(sql + o, cap - o, ")");
 	return sql;
 }
 
@@ -143,7 +107,10 @@ hk_inboxmove_finish(void)
 {
 	char *sql = hk_inboxmove_rows_sql();
 
-	hk_inboxmove_send(sql != NULL ? sql : "ROLLBACK", HK_INBOXMOVE_FINISH);
+	if (sql != NULL)
+		hk_inboxmove_send(HK_INBOXMOVE_FINISH, sql, "COMMIT");
+	else
+		hk_inboxmove_send(HK_INBOXMOVE_FINISH, "ROLLBACK", NULL);
 	free(sql);
 }
 
@@ -215,7 +182,7 @@ hk_inboxmove_selected(void)
 	hk_inboxmove.gen++;
 	if (hk_inboxmove.nrows == 0 || (hk_inboxmove.moved = calloc(
 	    (size_t)hk_inboxmove.nrows, 1)) == NULL) {
-		hk_inboxmove_send("COMMIT", HK_INBOXMOVE_FINISH);
+		hk_inboxmove_send(HK_INBOXMOVE_FINISH, "COMMIT", NULL);
 		return;
 	}
 	hk_inboxmove.state = HK_INBOXMOVE_REDIS;
@@ -229,19 +196,61 @@ hk_inboxmove_selected(void)
 		}
 }
 
-/* hk_inboxmove_done - a step's results are all in. */
+/* hk_inboxmove_result - one statement of the step in flight. */
 static void
-hk_inboxmove_done(int ok)
+hk_inboxmove_result(void *arg, PGresult *res)
 {
-	int state = hk_inboxmove.state, more;
+	ExecStatusType st = PQresultStatus(res);
 
-	evtimer_del(hk_inboxmove.timer_ev);
-	if (!ok) {
-		hk_inboxmove_reset_pq();
+	if (st == PGRES_TUPLES_OK && hk_inboxmove.state == HK_INBOXMOVE_SELECT
+	    && hk_inboxmove.rows == NULL) {
+		hk_inboxmove.rows = res;
 		return;
 	}
-	if (state == HK_INBOXMOVE_SELECT) {
-		hk_inboxmove_selected();
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK
+	    && !hk_inboxmove.step_failed) {
+		hk_inboxmove.step_failed = 1;
+		hk_pgconn_why(hk_inboxmove.why, sizeof(hk_inboxmove.why),
+		    PQresultErrorMessage(res));
+	}
+	PQclear(res);
+}
+
+/* hk_inboxmove_failed - a step failed: roll back, keep the connection. */
+static void
+hk_inboxmove_failed(void)
+{
+	if (!hk_inboxmove.failed_logged)
+		hk_log_warn("delivery: inbox mover: postgres: %s; retrying "
+		    "later", hk_inboxmove.why);
+	hk_inboxmove.failed_logged = 1;
+	if (hk_inboxmove.state == HK_INBOXMOVE_ROLLBACK) {
+		hk_pgconn_drop(&hk_inboxmove.pg, "ROLLBACK failed");
+		return;
+	}
+	hk_inboxmove_forget();
+	hk_inboxmove_send(HK_INBOXMOVE_ROLLBACK, "ROLLBACK", NULL);
+}
+
+/* hk_inboxmove_sync - a step's results are all in. */
+static void
+hk_inboxmove_sync(void *arg)
+{
+	int more;
+
+	if (hk_inboxmove.step_failed) {
+		hk_inboxmove_failed();
+		return;
+	}
+	if (hk_inboxmove.state == HK_INBOXMOVE_SELECT) {
+		if (hk_inboxmove.rows == NULL)
+			hk_inboxmove_send(HK_INBOXMOVE_FINISH, "COMMIT", NULL);
+		else
+			hk_inboxmove_selected();
+		return;
+	}
+	if (hk_inboxmove.state == HK_INBOXMOVE_ROLLBACK) {
+		hk_inboxmove.state = HK_INBOXMOVE_IDLE;
 		return;
 	}
 	more = hk_inboxmove.nmoved == HK_INBOXMOVE_BATCH;
@@ -249,121 +258,46 @@ hk_inboxmove_done(int ok)
 		hk_log_info("delivery: moved %d events from the PostgreSQL "
 		    "inbox into the stream", hk_inboxmove.nmoved);
 	hk_inboxmove.failed_logged = 0;
-	if (hk_inboxmove.rows != NULL)
-		PQclear(hk_inboxmove.rows);
-	hk_inboxmove.rows = NULL;
-	free(hk_inboxmove.moved);
-	hk_inboxmove.moved = NULL;
-	hk_inboxmove.state = HK_INBOXMOVE_IDLE;
+	hk_inboxmove_forget();
 	if (more)
 		hk_inboxmove_kick();
 }
 
+/* hk_inboxmove_down - the connection went, and the transaction with it. */
 static void
-hk_inboxmove_io_cb(evutil_socket_t fd, short what, void *arg)
+hk_inboxmove_down(void *arg)
 {
-	PGresult *res;
-	int ok = 1;
-
-	if (hk_inboxmove.state == HK_INBOXMOVE_CONNECTING) {
-		hk_inboxmove_step();
-		return;
-	}
-	if (!PQconsumeInput(hk_inboxmove.pg)) {
-		hk_inboxmove_reset_pq();
-		return;
-	}
-	while (!PQisBusy(hk_inboxmove.pg)) {
-		if ((res = PQgetResult(hk_inboxmove.pg)) == NULL) {
-			hk_inboxmove_done(ok);
-			return;
-		}
-		if (PQresultStatus(res) == PGRES_TUPLES_OK
-		    && hk_inboxmove.state == HK_INBOXMOVE_SELECT) {
-			hk_inboxmove.rows = res;
-			continue;
-		}
-		if (PQresultStatus(res) != PGRES_COMMAND_OK
-		    && PQresultStatus(res) != PGRES_TUPLES_OK)
-			ok = 0;
-		PQclear(res);
-	}
+	hk_inboxmove_forget();
 }
 
-/* hk_inboxmove_watch - one event on the socket, as libpq asks. */
-static int
-hk_inboxmove_watch(short what)
-{
-	int fd = PQsocket(hk_inboxmove.pg);
-
-	if (hk_inboxmove.io_ev != NULL)
-		event_free(hk_inboxmove.io_ev);
-	hk_inboxmove.io_ev = fd < 0 ? NULL : event_new(hk_inboxmove.base, fd, what,
-	    hk_inboxmove_io_cb, NULL);
-	if (hk_inboxmove.io_ev == NULL)
-		return HK_ERROR;
-	event_add(hk_inboxmove.io_ev, NULL);
-	return HK_OK;
-}
-
-/* hk_inboxmove_step - one step of PQconnectPoll; when connected, select. */
 static void
-hk_inboxmove_step(void)
+hk_inboxmove_up(void *arg)
 {
-	switch (PQconnectPoll(hk_inboxmove.pg)) {
-	case PGRES_POLLING_READING:
-		if (hk_inboxmove_watch(EV_READ) != HK_OK)
-			hk_inboxmove_reset_pq();
-		return;
-	case PGRES_POLLING_WRITING:
-		if (hk_inboxmove_watch(EV_WRITE) != HK_OK)
-			hk_inboxmove_reset_pq();
-		return;
-	case PGRES_POLLING_OK:
-		break;
-	default:
-		hk_inboxmove_reset_pq();
-		return;
-	}
-	hk_inboxmove.wr_ev = event_new(hk_inboxmove.base, PQsocket(hk_inboxmove.pg),
-	    EV_WRITE, hk_inboxmove_wr_cb, NULL);
-	if (PQsetnonblocking(hk_inboxmove.pg, 1) != 0 || hk_inboxmove.wr_ev == NULL
-	    || hk_inboxmove_watch(EV_READ | EV_PERSIST) != HK_OK) {
-		hk_inboxmove_reset_pq();
-		return;
-	}
-	hk_inboxmove_send(hk_inboxmove_select_sql, HK_INBOXMOVE_SELECT);
+	hk_inboxmove_kick();
 }
+
+static const struct hk_pgconn_ops hk_inboxmove_ops = {
+	.name = "inbox mover",
+	.appname = "hookd inbox mover",
+	.down_note = "inbox events wait until it is back",
+	.query_ms = HK_INBOXMOVE_STEP_MS,
+	.on_up = hk_inboxmove_up,
+	.on_result = hk_inboxmove_result,
+	.on_sync = hk_inboxmove_sync,
+	.on_down = hk_inboxmove_down,
+};
 
 void
 hk_inboxmove_kick(void)
 {
-	const char *keys[] = { "application_name", "dbname", NULL };
-	const char *vals[] = { "hookd inbox mover", hk_inboxmove.url, NULL };
-	struct timeval tv = { HK_INBOXMOVE_STEP_MS / 1000, 0 };
-
 	if (hk_inboxmove.base == NULL || hk_inboxmove.stopping
 	    || hk_inboxmove.state != HK_INBOXMOVE_IDLE || !hk_inboxmove.redis->up)
 		return;
-	if (hk_inboxmove.pg != NULL) {
-		hk_inboxmove_send(hk_inboxmove_select_sql, HK_INBOXMOVE_SELECT);
+	if (!hk_pgconn_up(&hk_inboxmove.pg)) {
+		hk_pgconn_start(&hk_inboxmove.pg);	/* on_up kicks */
 		return;
 	}
-	hk_inboxmove.pg = PQconnectStartParams(keys, vals, 1);
-	if (hk_inboxmove.pg == NULL || PQstatus(hk_inboxmove.pg) == CONNECTION_BAD) {
-		hk_inboxmove_reset_pq();
-		return;
-	}
-	hk_inboxmove.state = HK_INBOXMOVE_CONNECTING;
-	evtimer_add(hk_inboxmove.timer_ev, &tv);
-	if (hk_inboxmove_watch(EV_WRITE) != HK_OK)
-		hk_inboxmove_reset_pq();
-}
-
-static void
-hk_inboxmove_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	hk_inboxmove_reset("postgres: no answer in time");
+	hk_inboxmove_send(HK_INBOXMOVE_SELECT, "BEGIN", hk_inboxmove_select_sql);
 }
 
 int
@@ -375,10 +309,8 @@ hk_inboxmove_init(struct event_base *base, const struct hk_conf *conf,
 	hk_inboxmove.conf = conf;
 	hk_inboxmove.redis = redis;
 	hk_inboxmove.stream = stream;
-	hk_inboxmove.url = strdup(conf->postgres.url ? conf->postgres.url : "");
-	hk_inboxmove.timer_ev = evtimer_new(base, hk_inboxmove_timer_cb, NULL);
-	return hk_inboxmove.url != NULL && hk_inboxmove.timer_ev != NULL
-	    ? HK_OK : HK_ERROR;
+	return hk_pgconn_init(&hk_inboxmove.pg, base, conf->postgres.url,
+	    &hk_inboxmove_ops, NULL);
 }
 
 void
@@ -392,9 +324,7 @@ hk_inboxmove_shutdown(void)
 {
 	if (hk_inboxmove.base == NULL)
 		return;
-	hk_inboxmove.state = HK_INBOXMOVE_IDLE;
-	hk_inboxmove_reset(NULL);
-	event_free(hk_inboxmove.timer_ev);
-	free(hk_inboxmove.url);
+	hk_pgconn_close(&hk_inboxmove.pg);
+	hk_inboxmove_forget();
 	memset(&hk_inboxmove, 0, sizeof(hk_inboxmove));
 }

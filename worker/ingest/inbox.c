@@ -1,12 +1,9 @@
 /*
  * inbox.c - the PostgreSQL inbox (see inbox.h).
  *
- * The connection lives on the worker's event loop and never blocks it:
- * PQconnectStartParams/PQconnectPoll driven by one-shot events on
- * PQsocket() while connecting (the socket can change from one step to the
- * next, when libpq tries another address, so the event is made again at
- * each step), then nonblocking pipeline mode with a persistent read event
- * and a write event only while output is pending.
+ * The connection is a pgconn (nonblocking, pipeline mode, reconnected in
+ * the background); this file batches the inserts and decides what each
+ * one's result means.
  *
  * One batch is in flight at a time: up to HK_INBOX_BATCH_MAX inserts and a
  * Sync.  Without an explicit BEGIN the statements before a Sync form one
@@ -25,17 +22,10 @@
  * the same key after the statement started, the insert sees the conflict
  * but the read does not see the row, and no row comes back.  That request
  * is simply sent again: the next statement's snapshot has the row.
- *
- * Hostnames: libpq resolves them with getaddrinfo(3) inside
- * PQconnectStartParams, which can block; it happens at start and on
- * reconnects only, and /etc/hosts or a container's resolver answers fast.
  */
 #include <arpa/inet.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <event2/event.h>
 #include <libpq-fe.h>
@@ -44,14 +34,12 @@
 #include "core.h"
 #include "inbox.h"
 #include "log.h"
+#include "pgconn.h"
 
 #define HK_INBOX_BATCH_MAX      64
 #define HK_INBOX_BATCH_BYTES    (8u << 20)	/* a batch stops growing here */
 #define HK_INBOX_QUEUE_MAX      8192
-#define HK_INBOX_CONNECT_MS     5000
 #define HK_INBOX_QUERY_MS       5000	/* a batch without answer: broken */
-#define HK_INBOX_BACKOFF_MIN_MS 100
-#define HK_INBOX_BACKOFF_MAX_MS 5000
 #define HK_INBOX_TRIES          4	/* sends of one request, at most */
 #define HK_INBOX_NPARAMS        8
 
@@ -59,8 +47,6 @@
 #define HK_INBOX_OID_BYTEA      17
 #define HK_INBOX_OID_INT4       23
 #define HK_INBOX_OID_TEXT       25
-
-enum { HK_INBOX_DOWN, HK_INBOX_CONNECTING, HK_INBOX_UP };
 
 /* What one request's statement did in the current batch. */
 enum {
@@ -102,17 +88,8 @@ static const int hk_inbox_formats[HK_INBOX_NPARAMS] = {
 
 static struct {
 	struct event_base *base;
-	char        *url;
-	PGconn      *pg;
-	int          state;
-	int          failed;		/* a connection failed since init */
+	struct hk_pgconn pg;
 	int          shutting;
-	int          backoff_ms;
-	unsigned     seed;
-	struct event *io_ev;		/* connecting: one step; up: reads */
-	struct event *wr_ev;		/* up: output pending */
-	struct event *timer_ev;		/* connect or batch deadline */
-	struct event *retry_ev;		/* next connection attempt */
 	struct event *kick_ev;		/* send a batch on the next turn */
 	struct hk_inbox_q wait;		/* not sent yet */
 	struct hk_inbox_q sent;		/* in the batch in flight */
@@ -123,43 +100,21 @@ static struct {
 	int          err_quiet;		/* query errors not logged since */
 } hk_inbox;
 
-static void hk_inbox_connect(void);
-static void hk_inbox_send_batch(void);
-
 int
 hk_inbox_up(void)
 {
-	return hk_inbox.state == HK_INBOX_UP;
+	return hk_pgconn_up(&hk_inbox.pg);
 }
 
-/* hk_inbox_reason - libpq's message on one line, for a log record. */
-static const char *
-hk_inbox_reason(char *buf, size_t len)
-{
-	const char *m = hk_inbox.pg ? PQerrorMessage(hk_inbox.pg) : "";
-	size_t n;
-
-	snprintf(buf, len, "%s", m[0] ? m : "connection failed");
-	n = strlen(buf);
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-		buf[--n] = '\0';
-	for (char *p = buf; *p; p++)
-		if (*p == '\n' || *p == '\t')
-			*p = ' ';
-	return buf;
-}
-
+/*
+ * hk_inbox_fail_all - the connection failed or could not be made: answer
+ * every queued request UNAVAILABLE (the caller answers 503 and the
+ * provider retries).  Whether an insert in flight was committed is
+ * unknown; a retried event with a key then comes back as a duplicate, one
+ * without a key is stored twice (at-least-once).
+ */
 static void
-hk_inbox_arm(struct event *ev, int ms)
-{
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
-
-	evtimer_add(ev, &tv);
-}
-
-/* hk_inbox_fail_all - the connection is gone: answer everything queued. */
-static void
-hk_inbox_fail_all(void)
+hk_inbox_fail_all(void *arg)
 {
 	struct hk_inbox_q all = TAILQ_HEAD_INITIALIZER(all);
 	struct hk_inbox_req *r;
@@ -175,101 +130,22 @@ hk_inbox_fail_all(void)
 	}
 }
 
-static void
-hk_inbox_close(void)
-{
-	if (hk_inbox.io_ev != NULL)
-		event_free(hk_inbox.io_ev);
-	if (hk_inbox.wr_ev != NULL)
-		event_free(hk_inbox.wr_ev);
-	hk_inbox.io_ev = hk_inbox.wr_ev = NULL;
-	if (hk_inbox.timer_ev != NULL)
-		evtimer_del(hk_inbox.timer_ev);
-	if (hk_inbox.pg != NULL)
-		PQfinish(hk_inbox.pg);
-	hk_inbox.pg = NULL;
-}
-
-/* hk_inbox_retry_later - schedule the next attempt: backoff, then jitter. */
-static void
-hk_inbox_retry_later(void)
-{
-	int b = hk_inbox.backoff_ms;
-	int ms = b - b * (int)(rand_r(&hk_inbox.seed) % 16) / 100;
-
-	hk_inbox_arm(hk_inbox.retry_ev, ms);
-	hk_inbox.backoff_ms = HK_MIN(b * 2, HK_INBOX_BACKOFF_MAX_MS);
-}
-
-/*
- * hk_inbox_broken - the connection failed or could not be made: close it,
- * answer every queued request UNAVAILABLE (the caller answers 503 and the
- * provider retries), reconnect later.  Whether an insert in flight was
- * committed is unknown; a retried event with a key then comes back as a
- * duplicate, one without a key is stored twice (at-least-once).
- */
-static void
-hk_inbox_broken(const char *why)
-{
-	if (hk_inbox.state == HK_INBOX_UP)
-		hk_log_warn("postgres: inbox connection lost (%s); events "
-		    "that Redis cannot take are refused with 503", why);
-	else if (!hk_inbox.failed)
-		hk_log_warn("postgres: cannot connect for the inbox (%s); "
-		    "retrying in the background", why);
-	else
-		hk_log_debug("postgres: inbox still unavailable (%s)", why);
-	hk_inbox_close();
-	hk_inbox.state = HK_INBOX_DOWN;
-	hk_inbox.failed = 1;
-	hk_inbox_fail_all();
-	if (!hk_inbox.shutting)
-		hk_inbox_retry_later();
-}
-
-static void
-hk_inbox_broken_pq(void)
-{
-	char why[256];
-
-	hk_inbox_broken(hk_inbox_reason(why, sizeof(why)));
-}
-
 /* hk_inbox_query_error - log a failed insert, at most once a second. */
 static void
 hk_inbox_query_error(const PGresult *res)
 {
 	uint64_t now = hk_clock_mono_ns();
 	char why[256];
-	size_t n;
 
 	if (now - hk_inbox.err_ns < 1000000000u && hk_inbox.err_ns != 0) {
 		hk_inbox.err_quiet++;
 		return;
 	}
-	snprintf(why, sizeof(why), "%s", PQresultErrorMessage(res));
-	n = strlen(why);
-	while (n > 0 && why[n - 1] == '\n')
-		why[--n] = '\0';
+	hk_pgconn_why(why, sizeof(why), PQresultErrorMessage(res));
 	hk_log_error("postgres: inbox insert failed, the event is refused "
 	    "with 503: %s (%d more not logged)", why, hk_inbox.err_quiet);
 	hk_inbox.err_ns = now;
 	hk_inbox.err_quiet = 0;
-}
-
-/* hk_inbox_flush - push buffered output; wait for writability if needed. */
-static int
-hk_inbox_flush(void)
-{
-	int rc = PQflush(hk_inbox.pg);
-
-	if (rc < 0) {
-		hk_inbox_broken_pq();
-		return HK_ERROR;
-	}
-	if (rc > 0)
-		event_add(hk_inbox.wr_ev, NULL);
-	return HK_OK;
 }
 
 /* hk_inbox_send_one - queue one insert into libpq's output buffer. */
@@ -298,8 +174,8 @@ hk_inbox_send_one(const struct hk_enqueue_event *ev)
 	len[6] = (int)ev->body_len;
 	v[7] = (const char *)&window;
 	len[7] = (int)sizeof(window);
-	return PQsendQueryParams(hk_inbox.pg, hk_inbox_sql, HK_INBOX_NPARAMS,
-	    hk_inbox_types, v, len, hk_inbox_formats, 0) ? HK_OK : HK_ERROR;
+	return hk_pgconn_send_params(&hk_inbox.pg, hk_inbox_sql,
+	    HK_INBOX_NPARAMS, hk_inbox_types, v, len, hk_inbox_formats);
 }
 
 /* hk_inbox_send_batch - the queue's head, as one pipeline and one Sync. */
@@ -312,10 +188,8 @@ hk_inbox_send_batch(void)
 	while ((r = TAILQ_FIRST(&hk_inbox.wait)) != NULL
 	    && hk_inbox.nsent < HK_INBOX_BATCH_MAX
 	    && bytes < HK_INBOX_BATCH_BYTES) {
-		if (hk_inbox_send_one(r->ev) != HK_OK) {
-			hk_inbox_broken_pq();
-			return;
-		}
+		if (hk_inbox_send_one(r->ev) != HK_OK)
+			return;		/* down: every request answered */
 		TAILQ_REMOVE(&hk_inbox.wait, r, link);
 		hk_inbox.nwait--;
 		TAILQ_INSERT_TAIL(&hk_inbox.sent, r, link);
@@ -326,14 +200,9 @@ hk_inbox_send_batch(void)
 	}
 	if (hk_inbox.nsent == 0)
 		return;
-	if (!PQpipelineSync(hk_inbox.pg)) {
-		hk_inbox_broken_pq();
-		return;
-	}
 	hk_inbox.cur = TAILQ_FIRST(&hk_inbox.sent);
 	hk_inbox.batch_failed = 0;
-	hk_inbox_arm(hk_inbox.timer_ev, HK_INBOX_QUERY_MS);
-	hk_inbox_flush();
+	hk_pgconn_sync(&hk_inbox.pg);
 }
 
 /* hk_inbox_outcome - one statement's result, provisional until the Sync. */
@@ -375,7 +244,6 @@ hk_inbox_batch_done(void)
 	struct hk_inbox_req *r;
 	int ok = !hk_inbox.batch_failed;
 
-	evtimer_del(hk_inbox.timer_ev);
 	TAILQ_CONCAT(&done, &hk_inbox.sent, link);
 	hk_inbox.nsent = 0;
 	hk_inbox.cur = NULL;
@@ -397,195 +265,59 @@ hk_inbox_batch_done(void)
 	TAILQ_CONCAT(&hk_inbox.wait, &again, link);
 }
 
-/*
- * hk_inbox_results - take what libpq has parsed.  In pipeline mode each
- * statement's results end with a NULL; the Sync's result has none after it.
- */
+/* hk_inbox_result - the next insert's result, provisional until the Sync. */
 static void
-hk_inbox_results(void)
+hk_inbox_result(void *arg, PGresult *res)
 {
-	PGresult *res;
-	ExecStatusType st;
+	struct hk_inbox_req *r = hk_inbox.cur;
 
-	while (hk_inbox.nsent > 0 && !PQisBusy(hk_inbox.pg)) {
-		res = PQgetResult(hk_inbox.pg);
-		if (hk_inbox.cur != NULL) {
-			if (res == NULL)
-				hk_inbox.cur = TAILQ_NEXT(hk_inbox.cur, link);
-			else
-				hk_inbox_outcome(hk_inbox.cur, res);
-			PQclear(res);
-			continue;
-		}
-		st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	if (r == NULL) {
 		PQclear(res);
-		if (st != PGRES_PIPELINE_SYNC) {
-			/* Out of step with libpq: nothing here can be trusted. */
-			hk_inbox_broken("unexpected result in the pipeline");
-			return;
-		}
-		hk_inbox_batch_done();
+		hk_pgconn_drop(&hk_inbox.pg, "unexpected result in the pipeline");
+		return;
 	}
-	if (PQstatus(hk_inbox.pg) == CONNECTION_BAD)
-		hk_inbox_broken_pq();
+	hk_inbox.cur = TAILQ_NEXT(r, link);
+	hk_inbox_outcome(r, res);
+	PQclear(res);
 }
 
 static void
-hk_inbox_read_cb(evutil_socket_t fd, short what, void *arg)
+hk_inbox_sync(void *arg)
 {
-	if (!PQconsumeInput(hk_inbox.pg)) {
-		hk_inbox_broken_pq();
+	if (hk_inbox.cur != NULL) {
+		/* Out of step with libpq: nothing here can be trusted. */
+		hk_pgconn_drop(&hk_inbox.pg, "unexpected Sync in the pipeline");
 		return;
 	}
-	/* libpq may have been waiting to read before it could write. */
-	if (event_pending(hk_inbox.wr_ev, EV_WRITE, NULL)
-	    && hk_inbox_flush() != HK_OK)
-		return;
-	hk_inbox_results();
-	if (hk_inbox.state == HK_INBOX_UP && hk_inbox.nsent == 0
-	    && hk_inbox.nwait > 0)
+	hk_inbox_batch_done();
+	if (hk_inbox.nwait > 0)
 		hk_inbox_send_batch();
 }
 
 static void
-hk_inbox_write_cb(evutil_socket_t fd, short what, void *arg)
+hk_inbox_up_cb(void *arg)
 {
-	hk_inbox_flush();
+	if (hk_inbox.nwait > 0)
+		hk_inbox_send_batch();
 }
 
 static void
 hk_inbox_kick_cb(evutil_socket_t fd, short what, void *arg)
 {
-	if (hk_inbox.state == HK_INBOX_UP && hk_inbox.nsent == 0)
+	if (hk_inbox_up() && hk_inbox.nsent == 0)
 		hk_inbox_send_batch();
 }
 
-static void
-hk_inbox_notice(void *arg, const char *msg)
-{
-	hk_log_debug("postgres: %s", msg);
-}
-
-/* hk_inbox_ready - connected: switch to pipeline mode and start serving. */
-static void
-hk_inbox_ready(void)
-{
-	PGconn *pg = hk_inbox.pg;
-	int fd = PQsocket(pg);
-
-	evtimer_del(hk_inbox.timer_ev);
-	if (PQsetnonblocking(pg, 1) != 0 || !PQenterPipelineMode(pg)) {
-		hk_inbox_broken_pq();
-		return;
-	}
-	PQsetNoticeProcessor(pg, hk_inbox_notice, NULL);
-	if (hk_inbox.io_ev != NULL)
-		event_free(hk_inbox.io_ev);
-	hk_inbox.io_ev = event_new(hk_inbox.base, fd, EV_READ | EV_PERSIST,
-	    hk_inbox_read_cb, NULL);
-	hk_inbox.wr_ev = event_new(hk_inbox.base, fd, EV_WRITE,
-	    hk_inbox_write_cb, NULL);
-	if (hk_inbox.io_ev == NULL || hk_inbox.wr_ev == NULL) {
-		hk_inbox_broken("out of memory for events");
-		return;
-	}
-	event_add(hk_inbox.io_ev, NULL);
-	if (hk_inbox.failed)
-		hk_log_info("postgres: inbox connection back");
-	else
-		hk_log_debug("postgres: inbox connected");
-	hk_inbox.state = HK_INBOX_UP;
-	hk_inbox.backoff_ms = HK_INBOX_BACKOFF_MIN_MS;
-	if (hk_inbox.nwait > 0)
-		hk_inbox_send_batch();
-}
-
-static void hk_inbox_connect_cb(evutil_socket_t fd, short what, void *arg);
-
-/* hk_inbox_watch - wait for what PQconnectPoll asked for, on its socket. */
-static void
-hk_inbox_watch(short what)
-{
-	int fd = PQsocket(hk_inbox.pg);
-
-	if (hk_inbox.io_ev != NULL)
-		event_free(hk_inbox.io_ev);
-	hk_inbox.io_ev = NULL;
-	if (fd < 0) {
-		hk_inbox_broken_pq();
-		return;
-	}
-	hk_inbox.io_ev = event_new(hk_inbox.base, fd, what,
-	    hk_inbox_connect_cb, NULL);
-	if (hk_inbox.io_ev == NULL) {
-		hk_inbox_broken("out of memory for an event");
-		return;
-	}
-	event_add(hk_inbox.io_ev, NULL);
-}
-
-static void
-hk_inbox_connect_cb(evutil_socket_t fd, short what, void *arg)
-{
-	switch (PQconnectPoll(hk_inbox.pg)) {
-	case PGRES_POLLING_READING:
-		hk_inbox_watch(EV_READ);
-		break;
-	case PGRES_POLLING_WRITING:
-		hk_inbox_watch(EV_WRITE);
-		break;
-	case PGRES_POLLING_OK:
-		hk_inbox_ready();
-		break;
-	default:
-		hk_inbox_broken_pq();
-		break;
-	}
-}
-
-/*
- * hk_inbox_connect - start a connection.  The URL may be a URI or a
- * key=value string; application_name comes first so that the URL can
- * override it.
- */
-static void
-hk_inbox_connect(void)
-{
-	const char *keys[] = { "application_name", "dbname", NULL };
-	const char *vals[] = { "hookd ingest", hk_inbox.url, NULL };
-
-	hk_inbox.pg = PQconnectStartParams(keys, vals, 1);
-	if (hk_inbox.pg == NULL) {
-		hk_inbox_broken("out of memory for a connection");
-		return;
-	}
-	if (PQstatus(hk_inbox.pg) == CONNECTION_BAD) {
-		hk_inbox_broken_pq();
-		return;
-	}
-	hk_inbox.state = HK_INBOX_CONNECTING;
-	hk_inbox_arm(hk_inbox.timer_ev, HK_INBOX_CONNECT_MS);
-	/* libpq's protocol: start as if PQconnectPoll said WRITING. */
-	hk_inbox_watch(EV_WRITE);
-}
-
-static void
-hk_inbox_retry_cb(evutil_socket_t fd, short what, void *arg)
-{
-	hk_inbox_connect();
-}
-
-static void
-hk_inbox_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	char why[64];
-
-	snprintf(why, sizeof(why), "no answer within %d ms%s",
-	    hk_inbox.state == HK_INBOX_UP ? HK_INBOX_QUERY_MS
-	    : HK_INBOX_CONNECT_MS, hk_inbox.state == HK_INBOX_UP
-	    ? " to an insert" : " while connecting");
-	hk_inbox_broken(why);
-}
+static const struct hk_pgconn_ops hk_inbox_ops = {
+	.name = "inbox",
+	.appname = "hookd ingest",
+	.down_note = "events that Redis cannot take are refused with 503",
+	.query_ms = HK_INBOX_QUERY_MS,
+	.on_up = hk_inbox_up_cb,
+	.on_result = hk_inbox_result,
+	.on_sync = hk_inbox_sync,
+	.on_down = hk_inbox_fail_all,
+};
 
 int
 hk_inbox_init(struct event_base *base, const char *url)
@@ -594,20 +326,14 @@ hk_inbox_init(struct event_base *base, const char *url)
 	TAILQ_INIT(&hk_inbox.wait);
 	TAILQ_INIT(&hk_inbox.sent);
 	hk_inbox.base = base;
-	hk_inbox.backoff_ms = HK_INBOX_BACKOFF_MIN_MS;
-	/* Workers forked together must not retry in step. */
-	hk_inbox.seed = (unsigned)getpid() ^ (unsigned)hk_clock_mono_ns();
-	hk_inbox.url = strdup(url != NULL ? url : "");
-	hk_inbox.timer_ev = evtimer_new(base, hk_inbox_timer_cb, NULL);
-	hk_inbox.retry_ev = evtimer_new(base, hk_inbox_retry_cb, NULL);
 	hk_inbox.kick_ev = event_new(base, -1, 0, hk_inbox_kick_cb, NULL);
-	if (hk_inbox.url == NULL || hk_inbox.timer_ev == NULL
-	    || hk_inbox.retry_ev == NULL || hk_inbox.kick_ev == NULL) {
+	if (hk_inbox.kick_ev == NULL || hk_pgconn_init(&hk_inbox.pg, base, url,
+	    &hk_inbox_ops, NULL) != HK_OK) {
 		hk_log_error("postgres: out of memory setting up the inbox");
 		hk_inbox_shutdown();
 		return HK_ERROR;
 	}
-	hk_inbox_connect();
+	hk_pgconn_start(&hk_inbox.pg);
 	return HK_OK;
 }
 
@@ -620,11 +346,8 @@ int
 hk_inbox_submit(struct hk_inbox_req *r, const struct hk_enqueue_event *ev,
     hk_inbox_cb cb, void *arg)
 {
-	int st = hk_inbox.state;
-
 	if (hk_inbox.base == NULL || hk_inbox.shutting
-	    || st == HK_INBOX_DOWN
-	    || (st == HK_INBOX_CONNECTING && hk_inbox.failed)
+	    || !(hk_inbox_up() || hk_pgconn_starting(&hk_inbox.pg))
 	    || hk_inbox.nwait >= HK_INBOX_QUEUE_MAX)
 		return HK_ERROR;
 	r->ev = ev;
@@ -636,7 +359,7 @@ hk_inbox_submit(struct hk_inbox_req *r, const struct hk_enqueue_event *ev,
 	TAILQ_INSERT_TAIL(&hk_inbox.wait, r, link);
 	hk_inbox.nwait++;
 	/* On the next turn, so that what arrives meanwhile shares the batch. */
-	if (st == HK_INBOX_UP && hk_inbox.nsent == 0)
+	if (hk_inbox_up() && hk_inbox.nsent == 0)
 		event_active(hk_inbox.kick_ev, EV_TIMEOUT, 1);
 	return HK_OK;
 }
@@ -647,14 +370,9 @@ hk_inbox_shutdown(void)
 	if (hk_inbox.base == NULL)
 		return;
 	hk_inbox.shutting = 1;
-	hk_inbox_close();
-	hk_inbox_fail_all();
-	if (hk_inbox.timer_ev != NULL)
-		event_free(hk_inbox.timer_ev);
-	if (hk_inbox.retry_ev != NULL)
-		event_free(hk_inbox.retry_ev);
+	hk_pgconn_close(&hk_inbox.pg);
+	hk_inbox_fail_all(NULL);
 	if (hk_inbox.kick_ev != NULL)
 		event_free(hk_inbox.kick_ev);
-	free(hk_inbox.url);
 	memset(&hk_inbox, 0, sizeof(hk_inbox));
 }

@@ -56,6 +56,7 @@
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
 
+#include "backoff.h"
 #include "clock.h"
 #include "core.h"
 #include "enqscript.h"
@@ -107,8 +108,7 @@ static struct {
 	int                   shutting;
 	char                  sha[41];
 	uint64_t              conn_ns;	/* the connection attempt began */
-	int                   backoff_ms;
-	unsigned              seed;
+	struct hk_backoff     backoff;	/* jittered: siblings not in step */
 	struct event         *tick_ev;
 	struct event         *retry_ev;
 	struct event         *done_ev;
@@ -196,8 +196,6 @@ hk_enqueue_arm(struct event *ev, int ms)
 static void
 hk_enqueue_redis_down(const char *why)
 {
-	int b = hk_enqueue.backoff_ms;
-
 	if (hk_enqueue.state == HK_REDIS_DOWN
 	    && (hk_enqueue.shutting || evtimer_pending(hk_enqueue.retry_ev, NULL)))
 		return;
@@ -210,9 +208,7 @@ hk_enqueue_redis_down(const char *why)
 	else
 		hk_log_debug("redis: still unavailable (%s)", why);
 	hk_enqueue.breaker = 1;
-	hk_enqueue_arm(hk_enqueue.retry_ev, b - b * (int)(rand_r(&hk_enqueue.seed)
-	    % 16) / 100);
-	hk_enqueue.backoff_ms = HK_MIN(b * 2, HK_ENQUEUE_BACKOFF_MAX_MS);
+	hk_enqueue_arm(hk_enqueue.retry_ev, hk_backoff_next(&hk_enqueue.backoff));
 }
 
 /*
@@ -402,7 +398,7 @@ hk_enqueue_loaded(redisAsyncContext *ac, void *reply, void *arg)
 	memcpy(hk_enqueue.sha, r->str, 40);
 	hk_enqueue.sha[40] = '\0';
 	hk_enqueue.state = HK_REDIS_UP;
-	hk_enqueue.backoff_ms = HK_ENQUEUE_BACKOFF_MIN_MS;
+	hk_backoff_reset(&hk_enqueue.backoff);
 	if (hk_enqueue.breaker)
 		hk_log_info("redis: back; events go to the stream again");
 	else
@@ -594,9 +590,8 @@ hk_enqueue_init(struct event_base *base, const struct hk_conf *conf)
 	hk_enqueue.prefix = conf->redis.prefix ? conf->redis.prefix : "hookd:";
 	hk_enqueue.timeout_ms = conf->redis.timeout_ms > 0
 	    ? conf->redis.timeout_ms : HK_ENQUEUE_TIMEOUT_MS;
-	hk_enqueue.backoff_ms = HK_ENQUEUE_BACKOFF_MIN_MS;
-	/* Workers forked together must not reconnect in step. */
-	hk_enqueue.seed = (unsigned)getpid() ^ (unsigned)hk_clock_mono_ns();
+	hk_backoff_init(&hk_enqueue.backoff, HK_ENQUEUE_BACKOFF_MIN_MS,
+	    HK_ENQUEUE_BACKOFF_MAX_MS, 1);
 	if (asprintf(&hk_enqueue.stream, "%sevents", hk_enqueue.prefix) < 0)
 		hk_enqueue.stream = NULL;
 	hk_enqueue.tick_ev = event_new(base, -1, EV_PERSIST, hk_enqueue_tick_cb,

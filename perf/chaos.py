@@ -64,7 +64,6 @@ import os
 import re
 import shutil
 import signal
-import statistics
 import sys
 import threading
 import time
@@ -538,7 +537,7 @@ class Params:
         self.delivery_workers = delivery_workers
         self.pre = 2.0 if quick else 4.0        # load before the fault
         self.post = 2.0 if quick else 6.0       # load after it
-        self.drain = 45.0 if quick else 60.0    # longest wait for the backlog
+        self.drain = 40.0 if quick else 60.0    # longest wait for the backlog
         self.redis_down = 1.0 if quick else 2.0
         self.hang = 3.0 if quick else 5.0
         self.reloads = 5 if quick else 10
@@ -772,7 +771,9 @@ def measure(res, ctx, load, rcv):
     res.lost = len(lost)
     res.lost_ids = [r[4] for r in lost]
     res.lost_sample = [{"id": r[4], "sent_s": round(r[0] - load.t0, 3),
-                        "answered_s": round(r[1] - load.t0, 3)} for r in lost[:20]]
+                        "answered_s": round(r[1] - load.t0, 3),
+                        "answered_before_fault_ms": round((fs - r[1]) * 1000, 1)}
+                       for r in lost[:20]]
     prefix = load.tag + "-"
     acked = {r[4] for r in ok}
     for wid, (n, _, key) in rcv.seen.items():

@@ -8,6 +8,8 @@ import base64
 import hashlib
 import hmac
 import json
+import os
+import shutil
 import socket
 import threading
 import time
@@ -449,3 +451,29 @@ def test_non_utf8_header_bytes_stay_valid_json(gw, redis_server):
     (entry,) = stream(redis_server)
     headers = json.loads(entry[1][b"headers"])
     assert headers["x-bin"] == "caf\u00e9 \ufffd\ufffd end"
+
+
+def test_redis_restarted_empty_gets_the_last_events_back(hookd_factory, redis_server):
+    # Events answered 202 a moment before Redis lost its data (killed, its
+    # files deleted, restarted empty) are put back by the ingest workers,
+    # with the same ids.  No delivery worker here: nothing else has them.
+    h = hookd_factory(workers=2, delivery_workers=0)
+    ids = set()
+    for i in range(40):
+        r = post(h, "test", b'{"n": %d}' % i, {"Idempotency-Key": "empty-%d" % i})
+        assert r.status_code == 202, r.text
+        ids.add(r.json()["id"])
+    assert {e[1][b"id"].decode() for e in stream(redis_server)} == ids
+    redis_server.kill()
+    for name in os.listdir(redis_server.dir):
+        p = os.path.join(redis_server.dir, name)
+        if name.startswith("appendonly") or name.endswith(".rdb"):
+            shutil.rmtree(p) if os.path.isdir(p) else os.unlink(p)
+    redis_server.start()
+    harness.wait_for(lambda: {e[1][b"id"].decode() for e in stream(redis_server)} == ids,
+                     timeout=15, what="the 40 events back in the stream",
+                     ignore=(Exception,))
+    assert "came back without its data" in h.log_text()
+    # Their dedup keys are back too: a retry by the provider is a duplicate.
+    r = post(h, "test", b'{"n": 3}', {"Idempotency-Key": "empty-3"})
+    assert r.status_code == 200 and r.json()["duplicate"] is True

@@ -39,6 +39,13 @@
  * behind the handshake in the pipeline), so that a worker does not send its
  * first events to the inbox merely because it is young.
  *
+ * Redis restarted without its data: every connection's handshake sets the
+ * key <prefix>epoch to a fresh value unless it exists (SET NX) and reads
+ * it back.  A value other than the one this worker saw before means Redis
+ * lost what it held, and with it the events stored in the last moments
+ * that the delivery pool had not yet written to PostgreSQL: the worker
+ * puts back every event of its redo log (redolog.h), with the same ids.
+ *
  * Every completion goes through the done list, which a zero-timeout event
  * runs: a callback never runs inside hk_enqueue_submit(), nor inside hiredis
  * or libpq, so the caller may submit or free whatever it likes from it.
@@ -65,6 +72,8 @@
 #include "log.h"
 #include "redisev.h"
 #include "redisurl.h"
+#include "redolog.h"
+#include "uuid.h"
 
 #define HK_ENQUEUE_TICK_MS          25
 #define HK_ENQUEUE_BACKOFF_MIN_MS   100
@@ -107,6 +116,7 @@ static struct {
 	int                   rejecting;	/* Redis answers errors */
 	int                   shutting;
 	char                  sha[41];
+	char                  epoch[HK_UUID_STRLEN];	/* "" until read */
 	uint64_t              conn_ns;	/* the connection attempt began */
 	struct hk_backoff     backoff;	/* jittered: siblings not in step */
 	struct event         *tick_ev;
@@ -337,6 +347,8 @@ hk_enqueue_redis_reply(redisAsyncContext *ac, void *reply, void *arg)
 	}
 	if (hk_enqueue_redis_parse(r, req) == HK_OK) {
 		hk_enqueue_redis_rejecting(NULL);
+		if (req->result == HK_ENQUEUE_STORED)
+			hk_redolog_add(&req->ev, hk_clock_mono_ns());
 		hk_enqueue_finish(req, req->result, req->id, 0);
 		return;
 	}
@@ -427,15 +439,64 @@ hk_enqueue_redis_disconnected(const redisAsyncContext *ac, int status)
 	    : "connection closed");
 }
 
+/* hk_enqueue_replayed - an event put back after Redis lost its data. */
+static void
+hk_enqueue_replayed(void *arg, int result, const char *id, int fallback)
+{
+	struct hk_redolog_entry *e = arg;
+
+	if (result == HK_ENQUEUE_UNAVAILABLE)
+		hk_log_error("redis: event %s could not be put back after "
+		    "Redis lost its data, nor go to the inbox", e->ev.id);
+	hk_redolog_free(e);
+}
+
 /*
- * hk_enqueue_redis_handshake - AUTH, SELECT and SCRIPT LOAD, queued at once
- * behind the connect: they and whatever follows go out in one write.
+ * hk_enqueue_replay - Redis came back without its data: submit every event
+ * of the redo log again, oldest first, with its id and its dedup key.
+ */
+static void
+hk_enqueue_replay(void)
+{
+	struct hk_redolog_entry *e;
+	int n = hk_redolog_count();
+
+	if (n == 0)
+		return;
+	hk_log_warn("redis: came back without its data; putting back the %d "
+	    "events stored in the last %d s", n, HK_REDOLOG_KEEP_MS / 1000);
+	while ((e = hk_redolog_take()) != NULL)
+		hk_enqueue_submit(&e->ev, hk_enqueue_replayed, e);
+}
+
+/* hk_enqueue_epoch - the epoch key read back: has Redis lost its data? */
+static void
+hk_enqueue_epoch(redisAsyncContext *ac, void *reply, void *arg)
+{
+	redisReply *r = reply;
+
+	if (r == NULL || ac != hk_enqueue.rc || r->type != REDIS_REPLY_STRING
+	    || r->len == 0 || r->len >= sizeof(hk_enqueue.epoch))
+		return;
+	if (hk_enqueue.epoch[0] != '\0'
+	    && (strlen(hk_enqueue.epoch) != r->len
+	    || memcmp(hk_enqueue.epoch, r->str, r->len) != 0))
+		hk_enqueue_replay();
+	memcpy(hk_enqueue.epoch, r->str, r->len);
+	hk_enqueue.epoch[r->len] = '\0';
+}
+
+/*
+ * hk_enqueue_redis_handshake - AUTH, SELECT, SCRIPT LOAD and the epoch,
+ * queued at once behind the connect: they and whatever follows go out in
+ * one write.
  */
 static int
 hk_enqueue_redis_handshake(redisAsyncContext *ac)
 {
 	const struct hk_redisurl *u = &hk_enqueue.url;
-	char db[16];
+	uint8_t id[HK_UUID_LEN];
+	char db[16], epoch[HK_UUID_STRLEN];
 	int rc = REDIS_OK;
 
 	if (u->pass[0] && u->user[0])
@@ -451,6 +512,14 @@ hk_enqueue_redis_handshake(redisAsyncContext *ac)
 	if (rc == REDIS_OK)
 		rc = redisAsyncCommand(ac, hk_enqueue_loaded, NULL,
 		    "SCRIPT LOAD %s", hk_enqscript);
+	if (rc == REDIS_OK && hk_uuid_v7(id) == HK_OK) {
+		hk_uuid_format(id, epoch);
+		rc = redisAsyncCommand(ac, NULL, NULL, "SET %sepoch %s NX",
+		    hk_enqueue.prefix, epoch);
+		if (rc == REDIS_OK)
+			rc = redisAsyncCommand(ac, hk_enqueue_epoch, NULL,
+			    "GET %sepoch", hk_enqueue.prefix);
+	}
 	return rc == REDIS_OK ? HK_OK : HK_ERROR;
 }
 
@@ -625,6 +694,7 @@ hk_enqueue_shutdown(void)
 	if (hk_enqueue.base == NULL)
 		return;
 	hk_enqueue.shutting = 1;
+	hk_redolog_clear();
 	hk_inbox_shutdown();
 	hk_enqueue.rc = NULL;
 	hk_enqueue.state = HK_REDIS_DOWN;

@@ -82,32 +82,36 @@ fuzz_check_req(const struct hk_http_req *req, const char *buf, size_t len)
 	}
 }
 
-/* fuzz_head - parse buf[0..len); the body's offset, or len when none. */
-static size_t
-fuzz_head(const char *buf, size_t len, size_t max_head)
+/* fuzz_head - parse buf[0..len); the result, *head_len when HK_OK. */
+static int
+fuzz_head(const char *buf, size_t len, size_t max_head, size_t *head_len,
+    int *status)
 {
 	struct hk_http_req req;
 	const char *why = NULL;
-	int status = 0, rc;
+	int rc;
 
-	rc = hk_http_parse_head(buf, len, max_head, &req, &status, &why);
+	*status = 0;
+	*head_len = 0;
+	rc = hk_http_parse_head(buf, len, max_head, &req, status, &why);
 	if (rc == HK_AGAIN) {
 		if (len >= max_head)
 			fuzz_fail("HK_AGAIN with a head over its limit");
-		return len;
+		return rc;
 	}
 	if (rc == HK_ERROR) {
 		if (why == NULL || why[0] == '\0'
-		    || strcmp(hk_http_reason(status), "Unknown") == 0)
+		    || strcmp(hk_http_reason(*status), "Unknown") == 0)
 			fuzz_fail("an error without status or reason");
-		return len;
+		return rc;
 	}
 	if (rc != HK_OK)
 		fuzz_fail("unknown result");
 	if (req.head_len > max_head)
 		fuzz_fail("a head over its limit accepted");
 	fuzz_check_req(&req, buf, len);
-	return req.head_len;
+	*head_len = req.head_len;
+	return rc;
 }
 
 /* fuzz_rand - xorshift, so that piece sizes follow from the input. */
@@ -171,14 +175,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *buf = (const char *)data;
 	uint32_t seed = 2463534242u ^ (uint32_t)size;
-	size_t body;
+	size_t body, small_len;
+	int rc, small_rc, status, small_status;
 
 	if (size > FUZZ_MAX_HEAD)
 		return 0;
-	body = fuzz_head(buf, size, FUZZ_MAX_HEAD);
-	if (size > 1)
-		fuzz_head(buf, size, size / 2);
-	if (body == size)
+	rc = fuzz_head(buf, size, FUZZ_MAX_HEAD, &body, &status);
+	/* A head that fits a smaller limit is judged alike under it. */
+	if (size > 1) {
+		small_rc = fuzz_head(buf, size, size / 2, &small_len,
+		    &small_status);
+		if (rc == HK_OK && body <= size / 2 && (small_rc != rc
+		    || small_len != body))
+			fuzz_fail("a head within both limits judged apart");
+		if (rc == HK_ERROR && small_rc == HK_OK)
+			fuzz_fail("a head accepted only under the smaller limit");
+	}
+	if (rc != HK_OK || body == size)
 		body = 0;
 	if (size > 0)
 		seed ^= (uint32_t)data[size - 1] << 24;

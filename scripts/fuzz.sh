@@ -9,7 +9,8 @@
 # temporary directory, so a run leaves the tree as it was; only merge adds
 # files to the corpus, and only those that reach new code.  A crash's
 # reproducer is kept as build/fuzz/artifacts/<target>-crash-<sha1>; run
-# the target on that file to see it again.  One line per target, then
+# the target on that file to see it again.  tests/fuzz/<target>.dict, when
+# there is one, gives libFuzzer the words of the input's language.  One line per target, then
 # exactly "N passed, N failed"; a target passes when libFuzzer exits 0.
 set -uo pipefail
 
@@ -37,11 +38,13 @@ for bin in "$bindir"/fuzz_*; do
 	mkdir -p "$corpus"
 	mkdir -p "$work/$t"
 	log=$work/$t.log
+	dict=()
+	[ -f "tests/fuzz/$t.dict" ] && dict=(-dict="tests/fuzz/$t.dict")
 	# libFuzzer writes new inputs to the first directory only.  The
 	# outer timeout is for a hang libFuzzer's own -timeout cannot end.
 	timeout -k 10 $((secs + 120)) "$bin" -max_total_time="$secs" \
 	    -timeout=20 -print_final_stats=1 -artifact_prefix="$art/$t-" \
-	    "$work/$t" "$corpus" >"$log" 2>&1
+	    "${dict[@]}" "$work/$t" "$corpus" >"$log" 2>&1
 	rc=$?
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
 	found=$(find "$work/$t" -type f | wc -l)

@@ -399,12 +399,18 @@ hk_http_chunked_decode(struct hk_http_chunked *st, char *buf, size_t len,
 			st->raw++;
 			break;
 		case HK_CH_TRAILER:
+			/* As in the head, a bare LF ends no line: a proxy
+			 * that took it for one would see the body end here. */
+			if (c == '\n')
+				return HK_ERROR;
 			st->state = c == '\r' ? HK_CH_FINAL_LF : HK_CH_TRAILER_LINE;
 			st->raw++;
 			break;
 		case HK_CH_TRAILER_LINE:
 			if (c == '\r')
 				st->state = HK_CH_TRAILER_LF;
+			else if (c == '\n')
+				return HK_ERROR;
 			st->raw++;
 			break;
 		case HK_CH_TRAILER_LF:

@@ -112,6 +112,9 @@ hk_log_quote(char *out, size_t cap, const char *s)
 	return n;
 }
 
+static void hk_log_write(int level, const char *fmt, va_list ap, int err)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 hk_log_write(int level, const char *fmt, va_list ap, int err)
 {

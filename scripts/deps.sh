@@ -1,6 +1,9 @@
 #!/bin/sh
 # deps.sh - install the Debian packages hookd needs to build, test and run.
 #
+#   deps.sh         what make, make test and make run need
+#   deps.sh fuzz    that and clang with its libFuzzer runtime (make fuzz)
+#
 # Idempotent: when every package is already installed it does nothing and
 # touches no network.  Needs root (or sudo) only when something is missing.
 set -eu
@@ -11,6 +14,11 @@ libssl-dev libjansson-dev
 redis-server postgresql postgresql-contrib
 python3 python3-pytest python3-redis python3-psycopg2 python3-requests
 python3-prometheus-client openssl curl procps iproute2 docker-compose"
+case ${1:-} in
+"") ;;
+fuzz) PKGS="$PKGS clang libclang-rt-14-dev" ;;
+*) echo "usage: deps.sh [fuzz]" >&2; exit 2 ;;
+esac
 
 missing=""
 for p in $PKGS; do

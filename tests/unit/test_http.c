@@ -213,6 +213,17 @@ test_chunked_errors(void)
 		HK_CHECK(hk_http_chunked_decode(&st, buf, strlen(buf), 100,
 		    &big) == HK_ERROR);
 	}
+	/* A bare LF ends no trailer line either (found by fuzz_http): a
+	 * proxy reading "0\r\n\n" as the end would pass what follows on as
+	 * the next request, which hookd would take for trailers. */
+	static const char *trailer_lf[] = { "0\r\n\n\r\n",
+	    "0\r\nX: y\n\r\n", "0\r\nX: y\r\n\nPOST / HTTP/1.1\r\n\r\n" };
+	for (size_t i = 0; i < HK_NELEM(trailer_lf); i++) {
+		strcpy(buf, trailer_lf[i]);
+		memset(&st, 0, sizeof(st));
+		HK_CHECK(hk_http_chunked_decode(&st, buf, strlen(buf), 100,
+		    &big) == HK_ERROR);
+	}
 }
 
 int

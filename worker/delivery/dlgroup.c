@@ -147,8 +147,19 @@ hk_dlgroup_up(struct hk_dlredis *r)
 		hk_dlgroup_group_create();
 		if (hk_dlgroup.nacks > 0)
 			event_active(hk_dlgroup.ack_ev, EV_TIMEOUT, 1);
-	} else
+	} else {
+		/*
+		 * A read whose answer was lost with the old connection (Redis
+		 * hung, then ran it after we gave up) left its entries pending
+		 * under our name: read our own pending entries again before
+		 * new ones, as at start, instead of leaving them to XAUTOCLAIM
+		 * after twice the delivery timeout.  Those still in flight
+		 * here are skipped.
+		 */
+		hk_dlgroup.backlog = 1;
+		snprintf(hk_dlgroup.pend_id, sizeof(hk_dlgroup.pend_id), "0");
 		hk_dlgroup_read();
+	}
 }
 
 /* hk_dlgroup_in_flight - is this entry already being handled here? */

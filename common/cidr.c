@@ -94,6 +94,9 @@ hk_cidr_guard(const struct hk_cidr *allow, int nallow,
 	static const unsigned char nat64[12] = { 0, 0x64, 0xff, 0x9b };
 	static const unsigned char any6[16], lo6[16] = { [15] = 1 };
 	static const unsigned char lo4[4] = { 127, 0, 0, 1 };
+	/* fd00:ec2::254, the IPv6 address of EC2's instance metadata. */
+	static const unsigned char ec2[16] = { 0xfd, 0, 0x0e, 0xc2,
+	    [14] = 0x02, [15] = 0x54 };
 	int allowed = 0;
 
 	if (family == AF_INET6 && (memcmp(a, mapped, 12) == 0
@@ -109,6 +112,8 @@ hk_cidr_guard(const struct hk_cidr *allow, int nallow,
 		return "link-local/cloud metadata";
 	if (family == AF_INET6 && a[0] == 0xfe && (a[1] & 0xc0) == 0x80)
 		return "link-local";
+	if (family == AF_INET6 && memcmp(a, ec2, 16) == 0)
+		return "cloud metadata";
 	for (int i = 0; i < nallow && !allowed; i++)
 		allowed = hk_cidr_match(&allow[i], family, a);
 	if (allowed)

@@ -46,8 +46,8 @@ hk_http_has_token(const char *v, size_t len, const char *tok)
 
 /*
  * hk_http_absolute - an absolute-form target ("http://host/path?q", RFC 9112
- * 3.2.2), which a server must accept: keep its path and query, "/" when it
- * has none.  The host part is not checked against Host; hookd serves any.
+ * 3.2.2), which a server must accept: keep its path and query.  The host
+ * part is not checked against Host; hookd serves any.
  */
 static int
 hk_http_absolute(struct hk_http_req *req)
@@ -66,15 +66,16 @@ hk_http_absolute(struct hk_http_req *req)
 		;
 	if (path == t + skip)
 		return HK_ERROR;	/* no host */
-	if (path == end) {
-		req->target = "/";
-		req->target_len = 1;
-	} else if (*path == '?') {
-		return HK_ERROR;	/* "http://h?q": no path to keep */
-	} else {
-		req->target = path;
-		req->target_len = (size_t)(end - path);
-	}
+	/*
+	 * "http://h" and "http://h?q" mean the path "/", which is nowhere in
+	 * the buffer, and the target must point into it (the connection
+	 * terminates and moves it in place).  No resource of hookd's is "/",
+	 * so such a request is refused rather than answered 404.
+	 */
+	if (path == end || *path == '?')
+		return HK_ERROR;
+	req->target = path;
+	req->target_len = (size_t)(end - path);
 	return HK_OK;
 }
 

@@ -30,8 +30,8 @@ struct hk_http_header {
 
 struct hk_http_req {
 	int         method;		/* enum hk_http_method */
-	/* Path and query; of an absolute-form target too ("http://h/p"
-	 * gives "/p"). */
+	/* Path and query, always inside the parsed buffer; of an
+	 * absolute-form target too ("http://h/p" gives "/p"). */
 	const char *target;
 	size_t      target_len;
 	int         minor;		/* HTTP/1.<minor> */

@@ -34,6 +34,7 @@
 #define HK_HTTPCONN_LINGER_MS    2000
 #define HK_HTTPCONN_IDLE_GRACE_MS 1000	/* for idle connections at a stop */
 #define HK_HTTPCONN_MSG_MAX      512	/* bytes of an error message kept */
+#define HK_HTTPCONN_CODE_MAX     40	/* and of its code */
 #define HK_HTTPCONN_LINGERING    (HK_HTTPCONN_CLOSING + 1)
 #define HK_HTTPCONN_DEAD         (HK_HTTPCONN_CLOSING + 2)	/* close on next turn */
 
@@ -176,6 +177,14 @@ hk_httpconn_server_stop(struct hk_httpconn_server *srv)
 		event_free(srv->accept_ev);
 		srv->accept_ev = NULL;
 	}
+	/* Only this process's copy: a socket the next generation shares
+	 * stays open, and one that nobody will accept on again leaves the
+	 * SO_REUSEPORT group once the master closes its copy too, instead
+	 * of having connections queued on it until this process exits. */
+	if (srv->fd != -1) {
+		close(srv->fd);
+		srv->fd = -1;
+	}
 	srv->accepting = 0;
 	srv->max_conns = 0;		/* draining: every answer closes */
 	/*
@@ -281,12 +290,18 @@ hk_httpconn_next(struct hk_httpconn *c)
 	c->data = NULL;
 	memset(&c->chunk, 0, sizeof(c->chunk));
 	c->phase = HK_HTTPCONN_IDLE;
+	c->req.method = HK_HTTP_OTHER;	/* no HEAD left from the last one */
 	c->t_start_ns = hk_clock_mono_ns();
 	c->t_head_ns = c->t_body_ns = c->t_respond_ns = 0;
 	event_add(c->rev, NULL);
-	hk_httpconn_arm(c, hk_httpconn_srv->header_timeout_ms);
-	if (c->in_len > 0)
-		hk_httpconn_process(c);	/* a pipelined request */
+	/*
+	 * A pipelined request is taken up from the loop (the timer, at once),
+	 * not from here: one answered at once would call us again, and a
+	 * client pipelining thousands of them would grow the stack by a frame
+	 * each until it overflowed.
+	 */
+	hk_httpconn_arm(c, c->in_len > 0 ? 0
+	    : hk_httpconn_srv->header_timeout_ms);
 }
 
 /* hk_httpconn_flush - write what is queued; HK_AGAIN when the socket is full. */
@@ -398,7 +413,8 @@ hk_httpconn_error(struct hk_httpconn *c, int status, const char *code,
 	/* The message is ours, but it may quote configuration or request
 	 * bytes (a signature prefix, a header name): escaped, and cut at
 	 * HK_HTTPCONN_MSG_MAX, it always makes a JSON body. */
-	char body[64 + HK_JSONSCAN_ESCAPED_MAX(HK_HTTPCONN_MSG_MAX)], *p;
+	char body[32 + HK_JSONSCAN_ESCAPED_MAX(HK_HTTPCONN_CODE_MAX)
+	    + HK_JSONSCAN_ESCAPED_MAX(HK_HTTPCONN_MSG_MAX)], *p;
 	size_t mlen = strlen(message), clen = strlen(code);
 
 	/* A request refused before its body was read cannot be followed by
@@ -410,8 +426,8 @@ hk_httpconn_error(struct hk_httpconn *c, int status, const char *code,
 		event_del(c->rev);
 		evtimer_del(c->tev);
 	}
-	if (clen > 40)
-		clen = 40;
+	if (clen > HK_HTTPCONN_CODE_MAX)
+		clen = HK_HTTPCONN_CODE_MAX;
 	if (mlen > HK_HTTPCONN_MSG_MAX)
 		mlen = HK_HTTPCONN_MSG_MAX;
 	p = body;
@@ -438,13 +454,14 @@ hk_httpconn_timeout_cb(evutil_socket_t fd, short what, void *arg)
 		    "not arrive within the body timeout", NULL);
 		return;
 	case HK_HTTPCONN_IDLE:
-		/* Idle past its deadline, or past the drain's grace: a FIN,
-		 * then whatever the client still sends is read and dropped. */
-		if (c->in_len == 0) {
-			hk_httpconn_linger(c);
+		/* A pipelined request, put off by hk_httpconn_next. */
+		if (c->in_len > 0) {
+			hk_httpconn_process(c);
 			return;
 		}
-		hk_httpconn_close(c);
+		/* Idle past its deadline, or past the drain's grace: a FIN,
+		 * then whatever the client still sends is read and dropped. */
+		hk_httpconn_linger(c);
 		return;
 	default:
 		/* A client that does not read, or lingering done. */

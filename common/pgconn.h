@@ -22,8 +22,9 @@
  *
  * Callbacks run from the event loop (on_down also from a call that finds
  * the connection broken); they may send, sync or drop.  A send or sync
- * that fails has already taken the connection down, and run on_down, when
- * it returns HK_ERROR.
+ * returns HK_ERROR without a callback when the connection is not up; one
+ * that fails on an up connection has already taken it down, and run
+ * on_down, when it returns HK_ERROR.
  */
 #ifndef HK_PGCONN_H
 #define HK_PGCONN_H

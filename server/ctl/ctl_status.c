@@ -91,7 +91,7 @@ hk_ctl_status(struct hk_ctl *ctl, int argc, char **argv)
 		    (unsigned long long)atomic_load_explicit(&h->reloads,
 		    memory_order_relaxed), "SLOT", "ROLE", "IDX", "PID", "GEN",
 		    "STATE", "UPTIME", "BEAT", "RESTARTS", "RECORDS", "RING");
-	for (unsigned i = 0; i < h->nslots; i++) {
+	for (unsigned i = 0; i < HK_SHM_SLOTS; i++) {
 		const struct hk_shm_slot *s = hk_segment_slot(&ctl->seg, i);
 
 		if (atomic_load_explicit(&s->state, memory_order_relaxed)

@@ -199,7 +199,7 @@ hk_ctl_tail_poll(struct hk_ctl_tail *t, struct hk_ctl *ctl)
 	size_t n, i;
 
 	t->nbatch = 0;
-	for (unsigned s = 0; s < ctl->seg.hdr->nslots && s < HK_SHM_SLOTS;
+	for (unsigned s = 0; s < HK_SHM_SLOTS;
 	    s++) {
 		const struct hk_shm_slot *sl = hk_segment_slot(&ctl->seg, s);
 		size_t room;
@@ -277,7 +277,7 @@ hk_ctl_tail(struct hk_ctl *ctl, int argc, char **argv)
 		return HK_CTL_FAIL;
 	}
 	/* From the present on: a tail shows what happens, not history. */
-	for (unsigned s = 0; s < ctl->seg.hdr->nslots && s < HK_SHM_SLOTS; s++)
+	for (unsigned s = 0; s < HK_SHM_SLOTS; s++)
 		hk_ring_reader_init(&t.rd[s],
 		    &hk_segment_slot(&ctl->seg, s)->ring, 0);
 	/*

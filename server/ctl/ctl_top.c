@@ -90,7 +90,7 @@ hk_ctl_top_procs(struct hk_ctl *ctl)
 	printf("\n  %-4s %-8s %3s %8s %4s %-8s %9s %8s %10s %8s\n", "SLOT",
 	    "ROLE", "IDX", "PID", "GEN", "STATE", "UPTIME", "BEAT", "REQUESTS",
 	    "ERRORS");
-	for (unsigned i = 0; i < ctl->seg.hdr->nslots; i++) {
+	for (unsigned i = 0; i < HK_SHM_SLOTS; i++) {
 		const struct hk_shm_slot *sl = hk_segment_slot(&ctl->seg, i);
 		/* Relaxed: display values stored relaxed by the master
 		 * and the owner; they pair with nothing. */

@@ -67,6 +67,7 @@ static int  hk_master_start_generation(void);
 static void hk_master_reload(void);
 static void hk_master_begin_stop(int fast);
 static void hk_master_retire_old(void);
+static void hk_master_close_extra(void);
 static void hk_master_cleanup(void);
 
 /* The role table: every child process the master runs. */
@@ -483,13 +484,21 @@ hk_master_retire_old(void)
 		close(hk_master.old_admin_fd);
 		hk_master.old_admin_fd = -1;
 	}
-	/* Sockets beyond the worker count of a shrunk configuration. */
-	{
-		struct hk_sockset *cur = &hk_master.ingest[hk_master.cur];
+}
 
-		while (cur->n > hk_master.conf->nworkers)
-			close(cur->fds[--cur->n]);
-	}
+/*
+ * hk_master_close_extra - after a reload that lowered workers, the sockets
+ * past the new count: no new worker will accept on them and the old ones
+ * have stopped, so they leave the SO_REUSEPORT group now rather than have
+ * the kernel queue connections on them until the old generation is gone.
+ */
+static void
+hk_master_close_extra(void)
+{
+	struct hk_sockset *cur = &hk_master.ingest[hk_master.cur];
+
+	while (cur->n > hk_master.conf->nworkers)
+		close(cur->fds[--cur->n]);
 }
 
 /* hk_master_reload - HUP: a new generation on a new configuration. */
@@ -544,6 +553,7 @@ hk_master_reload(void)
 	    memory_order_relaxed);
 	hk_log_setup(conf->log.level, conf->log.format, conf->log.file);
 	hk_master_start_generation();
+	hk_master_close_extra();
 	hk_conf_free(old);
 	hk_log_info("reloaded: generation %u", hk_master.generation);
 }

@@ -122,7 +122,7 @@ hk_admin_get_detailed(struct hk_admin *a, struct hk_httpconn *c,
 	int ok = rs->up == 1, first = 1;
 
 	evbuffer_add_printf(b, "{\"processes\":[");
-	for (unsigned i = 0; i < a->seg->hdr->nslots; i++) {
+	for (unsigned i = 0; i < HK_SHM_SLOTS; i++) {
 		const struct hk_shm_slot *s = hk_segment_slot(a->seg, i);
 		uint32_t st = atomic_load_explicit(&s->state,
 		    memory_order_relaxed);

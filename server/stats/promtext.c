@@ -268,7 +268,7 @@ hk_promtext_proc_slot(const struct hk_admin *a, unsigned i)
 
 	if (st == HK_SLOT_FREE)
 		return 0;
-	for (unsigned j = 0; j < a->seg->hdr->nslots; j++) {
+	for (unsigned j = 0; j < HK_SHM_SLOTS; j++) {
 		uint32_t ost;
 
 		o = hk_segment_slot(a->seg, j);
@@ -328,7 +328,7 @@ hk_promtext_processes(const struct hk_admin *a, struct hk_promtext *p)
 
 	for (f = 0; f < 3; f++) {
 		hk_promtext_family(p, fams[f].name, fams[f].type, fams[f].help);
-		for (i = 0; i < a->seg->hdr->nslots; i++) {
+		for (i = 0; i < HK_SHM_SLOTS; i++) {
 			const struct hk_shm_slot *s =
 			    hk_segment_slot(a->seg, i);
 			const char *labels[] = { "role",

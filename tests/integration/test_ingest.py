@@ -477,3 +477,43 @@ def test_redis_restarted_empty_gets_the_last_events_back(hookd_factory, redis_se
     # Their dedup keys are back too: a retry by the provider is a duplicate.
     r = post(h, "test", b'{"n": 3}', {"Idempotency-Key": "empty-3"})
     assert r.status_code == 200 and r.json()["duplicate"] is True
+
+
+def raw_all(h, data, timeout=20.0):
+    """Send data (from a thread, so the answers can be read meanwhile)
+    and read until the server closes."""
+    host, port = h.listen.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=timeout)
+    t = threading.Thread(target=s.sendall, args=(data,), daemon=True)
+    t.start()
+    out = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        t.join(timeout)
+        s.close()
+    return out
+
+
+def test_pipelined_and_pathless_requests_do_not_crash_a_worker(gw):
+    # Thousands of pipelined requests answered at once are taken up one by
+    # one from the loop, not recursively; an absolute-form target without
+    # a path is refused, not crashed on; a HEAD does not take the body off
+    # the error that follows it on the connection.
+    pids = sorted(gw.child_pids())
+    n = 12000
+    r = raw_all(gw, b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n" * (n - 1) +
+                b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert r.count(b"HTTP/1.1 404 ") == n, r.count(b"HTTP/1.1 404 ")
+    r = raw_all(gw, b"GET http://gw HTTP/1.1\r\nHost: gw\r\n\r\n")
+    assert r.startswith(b"HTTP/1.1 400 "), r[:100]
+    r = raw_all(gw, b"HEAD /nope HTTP/1.1\r\nHost: x\r\n\r\nPOST / HTTP/1.1\nHost: x\n\n")
+    head, _, rest = r.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 404 ") and rest.startswith(b"HTTP/1.1 400 "), r
+    assert r.endswith(b"}"), r             # the HEAD's answer has no body, the 400 has
+    assert sorted(gw.child_pids()) == pids
+    assert "killed by signal" not in gw.log_text()

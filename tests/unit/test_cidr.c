@@ -69,6 +69,9 @@ test_guard(void)
 	    "metadata") != NULL);
 	HK_CHECK(strstr(judge(NULL, 0, NULL, 0, "fe80::1"), "link-local")
 	    != NULL);
+	HK_CHECK(strstr(judge(NULL, 0, NULL, 0, "fd00:ec2::254"), "metadata")
+	    != NULL);
+	HK_CHECK(*judge(NULL, 0, NULL, 0, "fd00:ec2::255") == '\0');
 	/* Judged as what they reach. */
 	HK_CHECK(*judge(NULL, 0, lo, 3, "127.0.0.1") != '\0');
 	HK_CHECK(*judge(NULL, 0, lo, 3, "0.0.0.0") != '\0');

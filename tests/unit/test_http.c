@@ -110,6 +110,7 @@ test_absolute_form(void)
 	struct hk_http_req r;
 	const char *why;
 	int status;
+	const char *in = "GET http://gw/health HTTP/1.1\r\n\r\n";
 
 	HK_CHECK(parse("POST http://gw.example:8080/webhooks/x?a=1 HTTP/1.1"
 	    "\r\nHost: gw.example:8080\r\n\r\n", &r, &status, &why) == HK_OK);
@@ -118,12 +119,18 @@ test_absolute_form(void)
 	HK_CHECK(parse("GET HTTPS://gw/health HTTP/1.1\r\n\r\n", &r, &status,
 	    &why) == HK_OK && r.target_len == 7
 	    && memcmp(r.target, "/health", 7) == 0);
+	/* No path: "/" would not be in the buffer; refused. */
 	HK_CHECK(parse("GET http://gw HTTP/1.1\r\n\r\n", &r, &status, &why)
-	    == HK_OK && r.target_len == 1 && r.target[0] == '/');
+	    == HK_ERROR && status == 400);
+	HK_CHECK(parse("GET http://gw?x HTTP/1.1\r\n\r\n", &r, &status, &why)
+	    == HK_ERROR && status == 400);
 	HK_CHECK(parse("GET http:///x HTTP/1.1\r\n\r\n", &r, &status, &why)
 	    == HK_ERROR && status == 400);
 	HK_CHECK(parse("GET ftp://gw/x HTTP/1.1\r\n\r\n", &r, &status, &why)
 	    == HK_ERROR && status == 400);
+	/* The target is always a part of the buffer parsed. */
+	HK_CHECK(parse(in, &r, &status, &why) == HK_OK);
+	HK_CHECK(r.target >= in && r.target + r.target_len <= in + strlen(in));
 }
 
 /* Bare LF line ends are refused at once, not left to the deadline. */

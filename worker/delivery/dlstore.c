@@ -281,7 +281,16 @@ hk_dlstore_outcome(struct hk_dlstore_op *op, PGresult *res)
 		break;
 	}
 	hk_dlstore.failed = 1;
-	if (op->prepare)
+	if (op->prepare && op->outcome == HK_DLOP_ERROR) {
+		struct hk_dlstore_op *use = TAILQ_NEXT(op, link);
+
+		/* The Parse queued just ahead of its first use failed: that
+		 * use comes back aborted, so the try is charged to it, or a
+		 * statement PostgreSQL cannot parse would be sent forever. */
+		hk_dlstore.stmts[op->prepare - 1].ready = 0;
+		if (use != NULL)
+			use->tries++;
+	} else if (op->prepare)
 		hk_dlstore.stmts[op->prepare - 1].ready = 0;
 	PQclear(res);
 }

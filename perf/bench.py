@@ -742,15 +742,7 @@ def cmd(argv):
 
 
 def machine():
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    model = harness.cpu_model()
     mem = ""
     try:
         with open("/proc/meminfo") as f:

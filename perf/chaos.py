@@ -873,15 +873,7 @@ def table(results):
 
 
 def machine():
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    model = harness.cpu_model()
     return "%d CPUs (%s), Linux %s" % (os.cpu_count() or 1, model, os.uname().release)
 
 

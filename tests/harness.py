@@ -113,6 +113,18 @@ def free_port():
     raise RuntimeError("free_port: no free port found on 127.0.0.1")
 
 
+def cpu_model():
+    """The CPU's model name, for the machine line of a report."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
 def wait_for(predicate, timeout=10.0, interval=0.02, what=None, ignore=()):
     """Call predicate until it returns something true, and return that.
 

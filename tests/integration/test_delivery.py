@@ -452,3 +452,26 @@ def test_a_row_postgres_refuses_costs_only_that_row(hookd_factory, pg_server, re
     assert rows(pg_server, "SELECT count(*) FROM events WHERE id = ANY(%s::uuid[])",
                 good) == [(6,)]
     harness.wait_for(lambda: pending(redis_server) == 1, 10, what="only the bad entry pending")
+
+
+def test_consumers_are_named_by_host_and_instance(hookd_factory, redis_server, sinks):
+    # Two instances on one Redis: their delivery workers are different
+    # consumers, so one never re-reads the other's pending entries as its
+    # own (each was "delivery-0" before).
+    import socket
+    s = sinks()
+    a = start(hookd_factory, [dest("a", s.url)])
+    b = start(hookd_factory, [dest("a", s.url)])
+    post(a, b'{"c":1}')
+    post(b, b'{"c":2}')
+    harness.wait_for(lambda: len(s.got()) >= 2, 10)
+    c = redis_server.client()
+    try:
+        harness.wait_for(lambda: len(c.xinfo_consumers("hookd:events", "delivery")) >= 2, 10,
+                         what="both consumers in the group")
+        names = sorted(x["name"].decode() for x in
+                       c.xinfo_consumers("hookd:events", "delivery"))
+    finally:
+        c.close()
+    host = socket.gethostname()
+    assert names == sorted("%s/%s/delivery-0" % (host, h.instance) for h in (a, b)), names

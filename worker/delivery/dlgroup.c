@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
@@ -25,6 +26,8 @@
 #define HK_DLGROUP_GATHER_MS    2	/* after a short read, see below */
 #define HK_DLGROUP_ACK_MAX      512
 #define HK_DLGROUP_KEEP_MS      10000	/* entries this young are not trimmed */
+#define HK_DLGROUP_REAP_MS      60000	/* how often gone consumers are looked for */
+#define HK_DLGROUP_GONE_MS      3600000	/* idle this long with nothing pending */
 
 TAILQ_HEAD(hk_dl_eventq, hk_dl_event);
 
@@ -33,7 +36,7 @@ static struct {
 	struct hk_dlredis    *rd;	/* XREADGROUP only */
 	struct hk_dlredis    *cmd;	/* everything else */
 	const char           *stream;
-	char                  consumer[32];
+	char                  consumer[192];	/* host/instance/delivery-N */
 	int                   group_ready;
 	int                   creating;
 	int                   reading;	/* an XREADGROUP is out */
@@ -45,6 +48,8 @@ static struct {
 	char                  claim_cursor[48];
 	int                   claiming;
 	int                   trimming;
+	int                   reaping;
+	uint64_t              reaped_ns;	/* the last look for gone consumers */
 	uint64_t              claim_idle_ms;
 	struct hk_dl_eventq   entries;	/* in flight */
 	int                   nentries;
@@ -66,6 +71,7 @@ hk_dlgroup_init(struct hk_child *c, struct hk_dlredis *rd,
 {
 	const struct hk_conf *conf = c->conf;
 	int maxto = conf->delivery.timeout_ms;
+	char host[128];
 
 	hk_dlgroup.conf = conf;
 	hk_dlgroup.rd = rd;
@@ -75,8 +81,16 @@ hk_dlgroup_init(struct hk_child *c, struct hk_dlredis *rd,
 	for (int d = 0; d < conf->ndests; d++)
 		maxto = HK_MAX(maxto, conf->dests[d].timeout_ms);
 	hk_dlgroup.claim_idle_ms = 2 * (uint64_t)maxto;
+	/*
+	 * Unique per host and process, the same for a worker respawned into
+	 * its slot: it re-reads its own pending entries at start, and must
+	 * find its predecessor's, never those of a namesake on another host.
+	 */
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
 	snprintf(hk_dlgroup.consumer, sizeof(hk_dlgroup.consumer),
-	    "delivery-%d", c->index);
+	    "%s/%s/delivery-%d", host, conf->instance, c->index);
 	snprintf(hk_dlgroup.pend_id, sizeof(hk_dlgroup.pend_id), "0");
 	snprintf(hk_dlgroup.claim_cursor, sizeof(hk_dlgroup.claim_cursor),
 	    "0-0");
@@ -494,12 +508,73 @@ hk_dlgroup_pending_done(struct hk_dlredis *r, void *reply, void *arg)
 		hk_dlgroup.trimming = 0;
 }
 
+/*
+ * hk_dlgroup_consumers_done - XINFO CONSUMERS: forget the consumers gone
+ * for an hour with nothing pending (workers of hosts or instances that no
+ * longer run).  A live one so forgotten is made again by its next read;
+ * one with entries pending is left for XAUTOCLAIM to empty first.
+ */
+static void
+hk_dlgroup_consumers_done(struct hk_dlredis *r, void *reply, void *arg)
+{
+	redisReply *rep = reply;
+	const redisReply *name, *pending, *idle;
+	const char *argv[5] = { "XGROUP", "DELCONSUMER", hk_dlgroup.stream,
+	    "delivery", NULL };
+	size_t lens[5];
+
+	hk_dlgroup.reaping = 0;
+	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY)
+		return;
+	for (size_t i = 0; i < rep->elements; i++) {
+		if (rep->element[i]->type != REDIS_REPLY_ARRAY)
+			continue;
+		name = hk_dlentry_field(rep->element[i], "name");
+		pending = hk_dlentry_field(rep->element[i], "pending");
+		idle = hk_dlentry_field(rep->element[i], "idle");
+		if (name == NULL || pending == NULL || idle == NULL
+		    || pending->type != REDIS_REPLY_INTEGER
+		    || idle->type != REDIS_REPLY_INTEGER
+		    || pending->integer != 0 || idle->integer < HK_DLGROUP_GONE_MS
+		    || strcmp(name->str, hk_dlgroup.consumer) == 0)
+			continue;
+		hk_log_info("redis: consumer %s has been gone for %lld s with "
+		    "nothing pending; removed from the group", name->str,
+		    (long long)idle->integer / 1000);
+		argv[4] = name->str;
+		for (int k = 0; k < 5; k++)
+			lens[k] = strlen(argv[k]);
+		hk_dlredis_cmd(r, NULL, NULL, 5, argv, lens);
+	}
+}
+
+/* hk_dlgroup_reap - look for gone consumers, at most once a minute. */
+static void
+hk_dlgroup_reap(void)
+{
+	const char *argv[4] = { "XINFO", "CONSUMERS", hk_dlgroup.stream,
+	    "delivery" };
+	size_t lens[4];
+	uint64_t now = hk_clock_mono_ns();
+
+	if (hk_dlgroup.reaping || (hk_dlgroup.reaped_ns != 0 && now
+	    - hk_dlgroup.reaped_ns < HK_DLGROUP_REAP_MS * 1000000ull))
+		return;
+	hk_dlgroup.reaped_ns = now;
+	for (int i = 0; i < 4; i++)
+		lens[i] = strlen(argv[i]);
+	if (hk_dlredis_cmd(hk_dlgroup.cmd, hk_dlgroup_consumers_done, NULL, 4,
+	    argv, lens) == HK_OK)
+		hk_dlgroup.reaping = 1;
+}
+
 void
 hk_dlgroup_trim(void)
 {
 	const char *argv[3] = { "XPENDING", hk_dlgroup.stream, "delivery" };
 	size_t lens[3];
 
+	hk_dlgroup_reap();
 	if (hk_dlgroup.trimming)
 		return;
 	for (int i = 0; i < 3; i++)

@@ -7,8 +7,14 @@
  * (XACK, XAUTOCLAIM, XPENDING, XINFO, XTRIM, group creation) goes on the
  * other (cmd).
  *
- * Reading: at start the worker re-reads its own pending entries (from ID
- * 0, moving past what it got) before it asks for new ones ('>').  At most
+ * Consumers are named "<host>/<instance>/delivery-<index>": unique per
+ * host and process, and the same for a worker respawned into its slot.
+ * Consumers gone for an hour with nothing pending are removed from the
+ * group (XGROUP DELCONSUMER).
+ *
+ * Reading: at start, and whenever the read connection comes back, the
+ * worker re-reads its own pending entries (from ID 0, moving past what it
+ * got) before it asks for new ones ('>').  At most
  * delivery.concurrency entries are in memory at once; while PostgreSQL is
  * down nothing is committed, so nothing is acked and the reads simply stop
  * at that bound.

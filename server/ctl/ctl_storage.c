@@ -21,7 +21,8 @@
 
 static const char hk_ctl_storage_tables_sql[] =
     "SELECT t.name, count(*) FILTER (WHERE p.level > 0),"
-    "  coalesce(sum(s.n_live_tup), 0)::bigint,"
+    /* A partitioned parent keeps counts of its own: leaves only. */
+    "  coalesce(sum(s.n_live_tup) FILTER (WHERE c.relkind = 'r'), 0)::bigint,"
     "  sum(pg_total_relation_size(p.relid))::bigint"
     " FROM unnest(ARRAY['events', 'deliveries', 'attempts', 'inbox'])"
     "  WITH ORDINALITY t(name, n)"
@@ -29,6 +30,7 @@ static const char hk_ctl_storage_tables_sql[] =
     " CROSS JOIN LATERAL (SELECT relid, level"
     "  FROM pg_partition_tree(t.name::regclass)"
     "  UNION SELECT t.name::regclass, 0) p"
+    " JOIN pg_class c ON c.oid = p.relid"
     " LEFT JOIN pg_stat_user_tables s ON s.relid = p.relid"
     " GROUP BY t.name, t.n ORDER BY t.n";
 

@@ -67,6 +67,12 @@ int hk_ctl_replay(struct hk_ctl *ctl, int argc, char **argv);
 /* ctl_dlq.c */
 int hk_ctl_dlq(struct hk_ctl *ctl, int argc, char **argv);
 
+/* ctl_purge.c */
+int hk_ctl_purge(struct hk_ctl *ctl, int argc, char **argv);
+
+/* ctl_storage.c */
+int hk_ctl_storage(struct hk_ctl *ctl, int argc, char **argv);
+
 /* ctl_pg.c: the connection and helpers of the database commands above */
 #define HK_CTL_PG_LIMIT		50	/* rows listed when --limit is absent */
 

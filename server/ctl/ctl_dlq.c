@@ -13,7 +13,8 @@
 static const char hk_ctl_dlq_sql[] =
     "SELECT d.event_id, e.source, d.destination, d.attempts, d.last_status,"
     "  d.last_error, " HK_CTL_PG_TS("d.updated_at")
-    " FROM deliveries d JOIN events e ON e.id = d.event_id"
+    " FROM deliveries d JOIN events e"
+    "  ON e.id = d.event_id AND e.received_at = d.received_at"
     " WHERE d.status = 'dead' AND ($1::text IS NULL OR d.destination = $1)"
     " ORDER BY d.updated_at, d.event_id, d.destination"
     " LIMIT $2::integer";

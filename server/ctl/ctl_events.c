@@ -37,11 +37,13 @@ static const char hk_ctl_events_sql[] =
     "  (SELECT coalesce(json_agg(json_build_object('destination',"
     "     d.destination, 'status', d.status, 'attempts', d.attempts)"
     "     ORDER BY d.destination), '[]')"
-    "   FROM deliveries d WHERE d.event_id = e.id)"
+    "   FROM deliveries d WHERE d.event_id = e.id"
+    "    AND d.received_at = e.received_at)"
     " FROM events e"
     " WHERE ($1::text IS NULL OR e.source = $1)"
     "   AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM deliveries d"
-    "        WHERE d.event_id = e.id AND d.status = $2))"
+    "        WHERE d.event_id = e.id AND d.received_at = e.received_at"
+    "        AND d.status = $2))"
     " ORDER BY e.received_at DESC, e.id DESC"
     " LIMIT $3::integer";
 

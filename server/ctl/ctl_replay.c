@@ -24,19 +24,26 @@
 static const char hk_ctl_replay_sql[] =
     "UPDATE deliveries d SET status = 'pending', next_attempt_at = now(),"
     "  updated_at = now()"
-    " FROM (SELECT event_id, destination, status FROM deliveries"
+    " FROM (SELECT event_id, destination, received_at, status FROM deliveries"
     "       WHERE event_id = $1::uuid"
     "         AND ($2::text IS NULL OR destination = $2)"
     "         AND destination = ANY ($3::text[])"
     "       FOR UPDATE) o"
     " WHERE d.event_id = o.event_id AND d.destination = o.destination"
+    "  AND d.received_at = o.received_at"
     " RETURNING d.destination, o.status, d.attempts";
 
-/* A destination added to the config after the event arrived. */
+/*
+ * A destination added to the config after the event arrived.  The row
+ * takes its event's received_at (the partition key), so it lives and is
+ * dropped with its event.
+ */
 static const char hk_ctl_replay_new_sql[] =
-    "INSERT INTO deliveries (event_id, destination, status, next_attempt_at)"
-    " VALUES ($1::uuid, $2, 'pending', now())"
-    " ON CONFLICT (event_id, destination) DO NOTHING"
+    "INSERT INTO deliveries (event_id, destination, received_at, status,"
+    "  next_attempt_at)"
+    " SELECT id, $2::text, received_at, 'pending', now() FROM events"
+    "  WHERE id = $1::uuid"
+    " ON CONFLICT (event_id, destination, received_at) DO NOTHING"
     " RETURNING destination, 'new', attempts";
 
 /* hk_ctl_replay_routes - does dest receive events from source? */

@@ -3,8 +3,8 @@
  *
  * hookctl maps the instance's shared-memory segment read-only; it needs no
  * daemon of its own and never writes to the segment.  Commands that need
- * the configuration (send) or the database (events, event, replay, dlq)
- * read the configuration file.
+ * the configuration (send) or the database (events, event, replay, dlq,
+ * storage, purge) read the configuration file.
  *
  * Exit status: 0 success, 1 failure, 2 usage error.
  */
@@ -39,6 +39,9 @@ static const struct hk_ctl_cmd {
 	{ "replay", hk_ctl_replay, "replay ID... [--destination D]" },
 	{ "dlq",    hk_ctl_dlq,
 	  "dlq [--destination D] [--limit N] [--json]" },
+	{ "storage", hk_ctl_storage, "storage [--json]" },
+	{ "purge",  hk_ctl_purge,
+	  "purge --before TIME|now [--dry-run] [--json]" },
 };
 
 static void

@@ -65,20 +65,23 @@ def add_event(db, *, source="test", at=T0, body=b'{"n":1}', key=None,
 def add_delivery(db, eid, dest, status, *, attempts=0, next_at=None, last_status=None,
                  last_error=None, updated_at=None):
     with db.cursor() as cur:
-        cur.execute("INSERT INTO deliveries (event_id, destination, status, attempts,"
-                    " next_attempt_at, last_status, last_error, updated_at)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, coalesce(%s, now()))",
-                    (eid, dest, status, attempts, next_at, last_status, last_error,
+        # received_at, the partition key, is the event's (sql/003_partitions.sql).
+        cur.execute("INSERT INTO deliveries (event_id, destination, received_at, status,"
+                    " attempts, next_attempt_at, last_status, last_error, updated_at)"
+                    " SELECT %s, %s, (SELECT received_at FROM events WHERE id = %s),"
+                    " %s, %s, %s, %s, %s, coalesce(%s, now())",
+                    (eid, dest, eid, status, attempts, next_at, last_status, last_error,
                      updated_at))
 
 
 def add_attempt(db, eid, dest, n, *, started=T0, duration_us=1500, code=None, error=None,
                 response=None):
     with db.cursor() as cur:
-        cur.execute("INSERT INTO attempts (event_id, destination, attempt, started_at,"
-                    " duration_us, status_code, error, response)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                    (eid, dest, n, started, duration_us, code, error, response))
+        cur.execute("INSERT INTO attempts (event_id, destination, attempt, received_at,"
+                    " started_at, duration_us, status_code, error, response)"
+                    " SELECT %s, %s, %s, (SELECT received_at FROM events WHERE id = %s),"
+                    " %s, %s, %s, %s, %s",
+                    (eid, dest, n, eid, started, duration_us, code, error, response))
 
 
 def delivery(db, eid, dest):

@@ -17,6 +17,8 @@
  * each connection is remade with backoff (100 ms doubling to 5 s).  The
  * same tick claims idle entries and moves the inbox every
  * HK_DELIVERY_CLAIM_MS, and trims the stream every HK_DELIVERY_TRIM_MS.
+ * It also runs storage retention (dlretain.c) at start and every ten
+ * minutes, whether Redis is up or not: it needs only PostgreSQL.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,7 @@
 #include "dispatch.h"
 #include "dlgroup.h"
 #include "dlredis.h"
+#include "dlretain.h"
 #include "dlstore.h"
 #include "inboxmove.h"
 #include "log.h"
@@ -91,6 +94,7 @@ hk_delivery_setup(struct hk_child *c)
 	    || hk_inboxmove_init(c->base, conf, &hk_delivery.cmd,
 	    hk_delivery.stream) != HK_OK)
 		return HK_ERROR;
+	hk_dlretain_init(conf);
 	return HK_OK;
 }
 
@@ -161,6 +165,7 @@ hk_delivery_tick_cb(evutil_socket_t fd, short what, void *arg)
 			event_base_loopexit(hk_delivery.base, NULL);
 		return;
 	}
+	hk_dlretain_tick(now);
 	hk_dlgroup_read();
 	if (!hk_delivery.cmd.up || !hk_dlgroup_ready())
 		return;

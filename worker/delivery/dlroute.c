@@ -6,10 +6,12 @@
  *
  * Life of an entry: its event row and one deliveries row per routed
  * destination go to PostgreSQL in one statement (batched with everything
- * else queued, dlstore.c).  Rows that already existed (the entry
- * was read before, by a worker that died) are not attempted from here:
- * whoever inserted them leased them, and the scanner takes them once the
- * lease runs out.  Each new row gets a job on its destination's queue.
+ * else queued, dlstore.c); a delivery row carries its event's
+ * received_at, the tables' partition key (sql/003_partitions.sql).  Rows
+ * that already existed (the entry was read before, by a worker that died)
+ * are not attempted from here: whoever inserted them leased them, and the
+ * scanner takes them once the lease runs out.  Each new row gets a job on
+ * its destination's queue.
  *
  * Lease: a row being attempted has next_attempt_at = now() + 2 x the
  * longest destination timeout (+1 s), set when it is inserted or claimed,
@@ -57,14 +59,14 @@ static const char hk_dlroute_rows_sql[] =
     " e AS (INSERT INTO events (id, source, idempotency_key, received_at,"
     "  content_type, headers, body)"
     "  SELECT id::uuid, src, k, rcv::timestamptz, ct, h::jsonb, b FROM t"
-    "  ON CONFLICT (id) DO NOTHING) "
-    "INSERT INTO deliveries (event_id, destination, status, next_attempt_at,"
-    " last_error)"
-    " SELECT t.id::uuid, x.d, x.s, now() + x.us * interval '1 microsecond',"
-    "  nullif(x.e, '')"
+    "  ON CONFLICT (id, received_at) DO NOTHING) "
+    "INSERT INTO deliveries (event_id, destination, received_at, status,"
+    " next_attempt_at, last_error)"
+    " SELECT t.id::uuid, x.d, t.rcv::timestamptz, x.s,"
+    "  now() + x.us * interval '1 microsecond', nullif(x.e, '')"
     " FROM t, unnest(t.d::text[], t.s::text[], t.us::bigint[], t.e::text[])"
     "  AS x(d, s, us, e)"
-    " ON CONFLICT (event_id, destination) DO NOTHING"
+    " ON CONFLICT (event_id, destination, received_at) DO NOTHING"
     " RETURNING event_id, destination";
 
 #define HK_DLROUTE_BATCH  256	/* events a statement, at most */

@@ -30,18 +30,26 @@
 #define HK_DLSCAN_REFRESH_MS  3000
 #define HK_DLSCAN_MAX         100	/* rows claimed by one scan */
 
+/* ISO 8601 UTC, as the stream carries it: the job's rows name their
+ * event by (id, received_at), so the text must parse back to the same
+ * instant whatever the session's time zone. */
+#define HK_DLSCAN_TS(col) \
+	"to_char(" col " AT TIME ZONE 'UTC', " \
+	"'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
 static const char hk_dlscan_sql[] =
     "UPDATE deliveries d SET next_attempt_at = now() + $3::bigint"
     "  * interval '1 microsecond'"
-    " FROM (SELECT event_id, destination FROM deliveries"
+    " FROM (SELECT event_id, destination, received_at FROM deliveries"
     "   WHERE status IN ('pending', 'retrying') AND next_attempt_at <= now()"
     "   AND destination = ANY ($1::text[])"
     "   ORDER BY next_attempt_at LIMIT $2::int"
     "   FOR UPDATE SKIP LOCKED) s, events e"
     " WHERE d.event_id = s.event_id AND d.destination = s.destination"
-    "  AND e.id = d.event_id"
+    "  AND d.received_at = s.received_at"
+    "  AND e.id = d.event_id AND e.received_at = d.received_at"
     " RETURNING d.event_id::text, d.destination, d.attempts, e.source,"
-    "  e.received_at::text,"
+    "  " HK_DLSCAN_TS("e.received_at") ","
     "  (extract(epoch FROM e.received_at) * 1000000)::bigint,"
     "  e.content_type, e.body";
 

@@ -32,26 +32,32 @@
  * Attempts and their deliveries' new state, a batch of attempts in one
  * statement (dlbatch.c).  Per attempt: event, destination, attempt,
  * started_at, duration, status code, attempt error, response excerpt, new
- * status, delay (NULL: no next attempt), last_error.  The attempts guard
- * makes a repeated statement change nothing.
+ * status, delay (NULL: no next attempt), last_error, the event's
+ * received_at.  The attempts guard makes a repeated statement change
+ * nothing.  received_at is part of both tables' keys (they are partitioned
+ * by it, sql/003_partitions.sql): it names the row and lets PostgreSQL
+ * look in one partition only.
  */
 static const char hk_verdict_outcome_sql[] =
     "WITH u AS (SELECT id::uuid AS id, dest, att::int AS att,"
     "  started::timestamptz AS started, dur::bigint AS dur, code::int AS code,"
-    "  aerr, resp, st, delay::bigint AS delay, lerr"
+    "  aerr, resp, st, delay::bigint AS delay, lerr,"
+    "  rcv::timestamptz AS rcv"
     " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
     "  $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],"
-    "  $10::text[], $11::text[])"
-    "  AS u(id, dest, att, started, dur, code, aerr, resp, st, delay, lerr)),"
+    "  $10::text[], $11::text[], $12::text[])"
+    "  AS u(id, dest, att, started, dur, code, aerr, resp, st, delay, lerr,"
+    "  rcv)),"
     " a AS (INSERT INTO attempts (event_id, destination, attempt,"
-    "  started_at, duration_us, status_code, error, response)"
-    "  SELECT id, dest, att, started, dur, code, aerr, resp FROM u"
-    "  ON CONFLICT (event_id, destination, attempt) DO NOTHING) "
+    "  received_at, started_at, duration_us, status_code, error, response)"
+    "  SELECT id, dest, att, rcv, started, dur, code, aerr, resp FROM u"
+    "  ON CONFLICT (event_id, destination, attempt, received_at)"
+    "  DO NOTHING) "
     "UPDATE deliveries d SET status = u.st, attempts = u.att,"
     " next_attempt_at = now() + u.delay * interval '1 microsecond',"
     " last_status = u.code, last_error = u.lerr, updated_at = now()"
     " FROM u WHERE d.event_id = u.id AND d.destination = u.dest"
-    "  AND d.attempts < u.att";
+    "  AND d.received_at = u.rcv AND d.attempts < u.att";
 
 #define HK_VERDICT_BATCH  512	/* attempts a statement, at most */
 
@@ -63,12 +69,14 @@ static const char hk_verdict_resched_sql[] =
     "UPDATE deliveries SET next_attempt_at = now() + $3::bigint"
     "  * interval '1 microsecond', updated_at = now()"
     " WHERE event_id = $1::uuid AND destination = $2"
+    "  AND received_at = $4::timestamptz"
     "  AND status IN ('pending', 'retrying')";
 
 static const char hk_verdict_dead_sql[] =
     "UPDATE deliveries SET status = 'dead', next_attempt_at = NULL,"
     "  last_error = $3, updated_at = now()"
     " WHERE event_id = $1::uuid AND destination = $2"
+    "  AND received_at = $4::timestamptz"
     "  AND status IN ('pending', 'retrying')";
 
 static const char hk_verdict_disable_sql[] =
@@ -280,9 +288,9 @@ hk_verdict_attempt_done(struct hk_dl_job *j)
 {
 	const char *dname = hk_dispatch.conf->dests[j->dest].name;
 	char att[16], started[40], dur[24], code[16], delay_s[24], err[300];
-	const char *status, *v[11];
+	const char *status, *v[12];
 	uint64_t delay;
-	int l[11];
+	int l[12];
 
 	j->recorded = 1;
 	if (j->res.status == 410)
@@ -313,7 +321,8 @@ hk_verdict_attempt_done(struct hk_dl_job *j)
 	v[8] = status;
 	v[9] = j->dead || !j->failed ? NULL : delay_s;
 	v[10] = err[0] ? err : NULL;
-	for (int k = 0; k < 11; k++)
+	v[11] = j->ev->received_at;
+	for (int k = 0; k < 12; k++)
 		l[k] = v[k] != NULL ? (int)strlen(v[k]) : 0;
 	if (hk_dlbatch_add(hk_verdict.outcome_b, v, l, hk_verdict_committed,
 	    j) != HK_OK)
@@ -325,13 +334,13 @@ hk_verdict_reschedule(struct hk_dl_job *j, uint64_t delay_us)
 {
 	const char *dname = hk_dispatch.conf->dests[j->dest].name;
 	char us[24];
-	const char *v[3] = { j->ev->id, dname, us };
-	int l[3];
+	const char *v[4] = { j->ev->id, dname, us, j->ev->received_at };
+	int l[4];
 
 	snprintf(us, sizeof(us), "%llu", (unsigned long long)delay_us);
-	for (int k = 0; k < 3; k++)
+	for (int k = 0; k < 4; k++)
 		l[k] = (int)strlen(v[k]);
-	if (hk_dlstore_submit(hk_verdict_resched_sql, 3, v, l, NULL,
+	if (hk_dlstore_submit(hk_verdict_resched_sql, 4, v, l, NULL,
 	    hk_verdict_committed, j) != HK_OK)
 		hk_verdict_committed(j, NULL);
 }
@@ -340,12 +349,12 @@ void
 hk_verdict_dead(struct hk_dl_job *j, const char *why)
 {
 	const char *dname = hk_dispatch.conf->dests[j->dest].name;
-	const char *v[3] = { j->ev->id, dname, why };
-	int l[3];
+	const char *v[4] = { j->ev->id, dname, why, j->ev->received_at };
+	int l[4];
 
-	for (int k = 0; k < 3; k++)
+	for (int k = 0; k < 4; k++)
 		l[k] = (int)strlen(v[k]);
-	if (hk_dlstore_submit(hk_verdict_dead_sql, 3, v, l, NULL,
+	if (hk_dlstore_submit(hk_verdict_dead_sql, 4, v, l, NULL,
 	    hk_verdict_committed, j) != HK_OK)
 		hk_verdict_committed(j, NULL);
 }
@@ -353,11 +362,11 @@ hk_verdict_dead(struct hk_dl_job *j, const char *why)
 int
 hk_verdict_init(void)
 {
-	Oid text[11];
+	Oid text[12];
 
-	for (int k = 0; k < 11; k++)
+	for (int k = 0; k < 12; k++)
 		text[k] = HK_DLSTORE_OID_TEXT;
-	hk_verdict.outcome_b = hk_dlbatch_new(hk_verdict_outcome_sql, 11, text,
+	hk_verdict.outcome_b = hk_dlbatch_new(hk_verdict_outcome_sql, 12, text,
 	    HK_VERDICT_BATCH);
 	return hk_verdict.outcome_b != NULL ? HK_OK : HK_ERROR;
 }

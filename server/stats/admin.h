@@ -22,6 +22,7 @@
 #include "aggr.h"
 #include "config.h"
 #include "httpconn.h"
+#include "pgsampler.h"
 #include "sampler.h"
 #include "segment.h"
 #include "snapshot.h"
@@ -34,6 +35,7 @@ struct hk_admin {
 	struct hk_segment    *seg;
 	struct hk_aggr       *aggr;
 	struct hk_sampler    *sampler;
+	struct hk_pgsampler  *pgsampler;
 	const struct hk_snapshot *snap;	/* the last one published */
 	const uint64_t       *missed;	/* per slot, since start or reset */
 	void                (*reset)(void);

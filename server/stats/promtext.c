@@ -361,6 +361,37 @@ hk_promtext_missed(const struct hk_admin *a)
 	return n;
 }
 
+/* hk_promtext_storage - PostgreSQL and what it stores (pgsampler.c). */
+static void
+hk_promtext_storage(const struct hk_admin *a, struct hk_promtext *p)
+{
+	const struct hk_pgsampler *ps = a->pgsampler;
+
+	hk_promtext_family(p, "hookd_postgres_up", "gauge",
+	    "1 when PostgreSQL answered the stats process's last sample.");
+	hk_promtext_u64(p, "hookd_postgres_up", NULL, ps->up == 1);
+	hk_promtext_family(p, "hookd_storage_bytes", "gauge",
+	    "Bytes a table holds in PostgreSQL, partitions, indexes and TOAST "
+	    "included; -1 when unknown.");
+	for (int t = 0; t < HK_PGSAMPLER_TABLES; t++) {
+		const char *labels[] = { "table", hk_pgsampler_tables[t], NULL };
+
+		hk_promtext_f64(p, "hookd_storage_bytes", labels,
+		    (double)ps->bytes[t]);
+	}
+	hk_promtext_family(p, "hookd_storage_oldest_event_timestamp_seconds",
+	    "gauge", "When the oldest event kept was received (0: none; -1: "
+	    "unknown).");
+	hk_promtext_f64(p, "hookd_storage_oldest_event_timestamp_seconds", NULL,
+	    ps->oldest_s);
+	hk_promtext_family(p, "hookd_storage_days_kept", "gauge",
+	    "Day partitions past postgres.retention_days kept because "
+	    "deliveries in them are still pending or retrying; -1 when "
+	    "unknown.");
+	hk_promtext_f64(p, "hookd_storage_days_kept", NULL,
+	    (double)ps->kept_days);
+}
+
 void
 hk_promtext_metrics(const struct hk_admin *a, struct evbuffer *b, int json)
 {
@@ -411,6 +442,7 @@ hk_promtext_metrics(const struct hk_admin *a, struct evbuffer *b, int json)
 	    "Entries delivered to the group but not acknowledged; -1 when "
 	    "unknown.");
 	hk_promtext_f64(p, "hookd_stream_pending", NULL, (double)rs->pending);
+	hk_promtext_storage(a, p);
 	hk_promtext_processes(a, p);
 	hk_promtext_family(p, "hookd_stats_uptime_seconds", "gauge",
 	    "Time since the statistics started or were reset.");

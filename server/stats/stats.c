@@ -3,7 +3,8 @@
  * snapshot, serves the admin HTTP port.
  *
  * Peers: the master (signals, slot), every process's ring (read only),
- * Redis (a sample of the queue depth each second, sampler.c), hookctl
+ * Redis (a sample of the queue depth each second, sampler.c), PostgreSQL
+ * (storage figures every 10 s, pgsampler.c), hookctl
  * (through the snapshot), HTTP clients of the admin port (admin.c).
  * Signals: TERM and QUIT stop it at once; it holds nothing that needs
  * draining.  In shm it owns its slot (heartbeat) and the snapshot region.
@@ -30,6 +31,7 @@
 #include "core.h"
 #include "log.h"
 #include "ring.h"
+#include "pgsampler.h"
 #include "sampler.h"
 #include "snapshot.h"
 
@@ -46,6 +48,7 @@ static struct {
 	uint64_t              missed[HK_SHM_SLOTS];	/* since reset */
 	struct hk_aggr        aggr;
 	struct hk_sampler     sampler;
+	struct hk_pgsampler   pgsampler;
 	struct hk_admin       admin;
 	struct hk_snapshot   *snap;	/* built here, then published */
 	uint64_t              publishes;
@@ -79,11 +82,15 @@ hk_stats_main(struct hk_child *c)
 		hk_ring_reader_init(&hk_stats.rd[i],
 		    &hk_segment_slot(c->seg, i)->ring, 1);
 	hk_sampler_init(&hk_stats.sampler, hk_stats.base, c->conf);
+	if (hk_pgsampler_init(&hk_stats.pgsampler, hk_stats.base, c->conf)
+	    != HK_OK)
+		hk_fatalx("cannot set up the PostgreSQL sampler");
 
 	hk_stats.admin.conf = c->conf;
 	hk_stats.admin.seg = c->seg;
 	hk_stats.admin.aggr = &hk_stats.aggr;
 	hk_stats.admin.sampler = &hk_stats.sampler;
+	hk_stats.admin.pgsampler = &hk_stats.pgsampler;
 	hk_stats.admin.snap = hk_stats.snap;
 	hk_stats.admin.missed = hk_stats.missed;
 	hk_stats.admin.reset = hk_stats_reset;
@@ -106,6 +113,7 @@ hk_stats_main(struct hk_child *c)
 	event_free(hk_stats.drain_ev);
 	hk_admin_free(&hk_stats.admin);
 	hk_sampler_free(&hk_stats.sampler);
+	hk_pgsampler_free(&hk_stats.pgsampler);
 	hk_aggr_free(&hk_stats.aggr);
 	free(hk_stats.snap);
 	event_base_free(hk_stats.base);
@@ -187,6 +195,7 @@ hk_stats_drain_cb(evutil_socket_t fd, short what, void *arg)
 	hk_stats_drain(now_sec);
 	if (hk_stats.sampled_sec1 != now_sec + 1) {
 		hk_sampler_tick(&hk_stats.sampler);
+		hk_pgsampler_tick(&hk_stats.pgsampler);
 		hk_stats.sampled_sec1 = now_sec + 1;
 	}
 	hk_stats_publish(now_sec);

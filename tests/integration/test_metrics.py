@@ -437,3 +437,38 @@ def test_admin_port_limits_and_deadlines(hookd_factory):
     assert out.startswith(b"HTTP/1.1 408 "), out[:200]
     assert took < 4.0, took
     assert admin_get(h, "/health").status_code == 200
+
+
+def test_storage_gauges(hookd_factory, pg_server):
+    # The stats process samples PostgreSQL's storage (at start, then every
+    # 10 s): the events it holds, their oldest, PostgreSQL up.
+    h = hookd_factory()
+    before = time.time()
+    sent = send(h, 20)
+    assert all(code == 202 for code, _, _ in sent)
+    conn = pg_server.connect()
+    try:
+        harness.wait_for(lambda: _count(conn, "SELECT count(*) FROM events") == 20, 10,
+                         what="the events in PostgreSQL")
+    finally:
+        conn.close()
+
+    def sampled():
+        f = families(admin_get(h, "/metrics").text)
+        oldest = f["hookd_storage_oldest_event_timestamp_seconds"].samples[0].value
+        return oldest > 0 and f
+
+    f = harness.wait_for(sampled, 15, what="a storage sample with the events")
+    assert f["hookd_postgres_up"].samples[0].value == 1
+    by_table = {s.labels["table"]: s.value for s in f["hookd_storage_bytes"].samples}
+    assert set(by_table) == {"events", "deliveries", "attempts", "inbox"}
+    assert all(v > 0 for v in by_table.values()), by_table
+    oldest = f["hookd_storage_oldest_event_timestamp_seconds"].samples[0].value
+    assert before - 5 <= oldest <= time.time() + 1, (before, oldest)
+    assert f["hookd_storage_days_kept"].samples[0].value == 0
+
+
+def _count(conn, sql):
+    with conn.cursor() as cur:
+        cur.execute(sql)
+        return cur.fetchone()[0]

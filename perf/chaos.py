@@ -62,7 +62,6 @@ import errno
 import json
 import os
 import re
-import shutil
 import signal
 import sys
 import threading
@@ -427,14 +426,8 @@ def redis_hang(ctx):
 
 
 def redis_empty(ctx):
-    r = ctx.stores.redis
     ctx.fault_begins()
-    r.kill()
-    for name in os.listdir(r.dir):
-        p = os.path.join(r.dir, name)
-        if name.startswith("appendonly") or name.endswith(".rdb"):
-            shutil.rmtree(p) if os.path.isdir(p) else os.unlink(p)
-    r.start()
+    ctx.stores.redis.restart_empty()
     return "killed, AOF deleted, restarted empty"
 
 

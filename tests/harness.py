@@ -424,6 +424,16 @@ class RedisServer(_Server):
     def url(self):
         return "redis://127.0.0.1:%d/0" % self.port
 
+    def restart_empty(self):
+        """kill(), delete its data (the AOF and any RDB), start(): a Redis
+        that came back without what it held."""
+        self.kill()
+        for name in os.listdir(self.dir):
+            p = os.path.join(self.dir, name)
+            if name.startswith("appendonly") or name.endswith(".rdb"):
+                shutil.rmtree(p) if os.path.isdir(p) else os.unlink(p)
+        self.start()
+
     def client(self, **kwargs):
         """A redis-py client (db 0).  A client made before a restart raises
         ConnectionError once before it reconnects: make a new one."""

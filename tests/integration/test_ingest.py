@@ -8,8 +8,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
-import shutil
 import socket
 import threading
 import time
@@ -464,12 +462,7 @@ def test_redis_restarted_empty_gets_the_last_events_back(hookd_factory, redis_se
         assert r.status_code == 202, r.text
         ids.add(r.json()["id"])
     assert {e[1][b"id"].decode() for e in stream(redis_server)} == ids
-    redis_server.kill()
-    for name in os.listdir(redis_server.dir):
-        p = os.path.join(redis_server.dir, name)
-        if name.startswith("appendonly") or name.endswith(".rdb"):
-            shutil.rmtree(p) if os.path.isdir(p) else os.unlink(p)
-    redis_server.start()
+    redis_server.restart_empty()
     harness.wait_for(lambda: {e[1][b"id"].decode() for e in stream(redis_server)} == ids,
                      timeout=15, what="the 40 events back in the stream",
                      ignore=(Exception,))

@@ -28,6 +28,7 @@
 #include "enqueue.h"
 #include "migrate.h"
 #include "unit.h"
+#include "unitnet.h"
 #include "uuid.h"
 
 #define NSRC 2
@@ -136,20 +137,6 @@ store_one(struct hk_enqueue_event *ev, struct outcome *o, int ms)
 
 	submit(ev, o);
 	run_until(&answered, before + 1, ms);
-}
-
-static int
-closed_port(void)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-	getsockname(fd, (struct sockaddr *)&sa, &len);
-	close(fd);
-	return ntohs(sa.sin_port);
 }
 
 /* A port that accepts connections (the kernel does) and never answers. */
@@ -650,7 +637,7 @@ main(void)
 	freeReplyObject(redisCommand(rsync, "ACL DELUSER %s", src_names[0]));
 
 	snprintf(closed_redis, sizeof(closed_redis), "redis://127.0.0.1:%d/0",
-	    closed_port());
+	    hk_unit_closed_port());
 	make_conf(&conf, closed_redis, purl, 200);
 	hk_enqueue_init(base, &conf);
 	HK_RUN(test_inbox);
@@ -665,7 +652,7 @@ main(void)
 	close(blackhole_fd);
 
 	snprintf(closed_pg, sizeof(closed_pg), "postgresql://hookd@127.0.0.1:"
-	    "%d/hookd", closed_port());
+	    "%d/hookd", hk_unit_closed_port());
 	make_conf(&conf, closed_redis, closed_pg, 200);
 	hk_enqueue_init(base, &conf);
 	HK_RUN(test_both_down);

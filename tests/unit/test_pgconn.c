@@ -17,6 +17,7 @@
 #include "core.h"
 #include "pgconn.h"
 #include "unit.h"
+#include "unitnet.h"
 
 static struct event_base *base;
 static struct hk_pgconn conn;
@@ -115,20 +116,6 @@ run_for(int ms)
 	event_free(stop);
 }
 
-static int
-closed_port(void)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-	getsockname(fd, (struct sockaddr *)&sa, &len);
-	close(fd);
-	return ntohs(sa.sin_port);
-}
-
 /* Nobody listens: down at once, then again after 100 and 200 ms. */
 static void
 test_refused_then_retried(void)
@@ -136,7 +123,7 @@ test_refused_then_retried(void)
 	char url[96];
 
 	snprintf(url, sizeof(url), "postgresql://hookd@127.0.0.1:%d/hookd",
-	    closed_port());
+	    hk_unit_closed_port());
 	ups = downs = 0;
 	HK_CHECK(hk_pgconn_init(&conn, base, url, &ops, NULL) == HK_OK);
 	HK_CHECK(hk_pgconn_starting(&conn));

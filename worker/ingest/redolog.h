@@ -25,8 +25,8 @@
 
 #include "enqueue.h"
 
-#define HK_REDOLOG_KEEP_MS     10000
-#define HK_REDOLOG_MAX_BYTES   (32u << 20)
+#define HK_REDOLOG_KEEP_MS     5000
+#define HK_REDOLOG_MAX_BYTES   (4u << 20)
 
 /* One kept event; ev's strings point into data. */
 struct hk_redolog_entry {

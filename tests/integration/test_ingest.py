@@ -254,10 +254,14 @@ def test_one_json_verdict_whatever_the_idempotency(gw, redis_server, body, statu
         assert r.status_code == status, (source, r.status_code, r.text)
 
 
-def raw(h, data, read_timeout=5.0):
+def raw(h, data, read_timeout=5.0, until_close=False):
+    """Send data on a new connection (from a thread, so that answers can
+    be read meanwhile) and read the first complete answer, or everything
+    until the server closes."""
     host, port = h.listen.rsplit(":", 1)
     s = socket.create_connection((host, int(port)), timeout=read_timeout)
-    s.sendall(data)
+    t = threading.Thread(target=s.sendall, args=(data,), daemon=True)
+    t.start()
     out = b""
     try:
         while True:
@@ -265,13 +269,14 @@ def raw(h, data, read_timeout=5.0):
             if not chunk:
                 break
             out += chunk
-            if b"\r\n\r\n" in out:
+            if not until_close and b"\r\n\r\n" in out:
                 head, _, rest = out.partition(b"\r\n\r\n")
                 n = [int(l.split(b":")[1]) for l in head.split(b"\r\n")
                      if l.lower().startswith(b"content-length:")]
                 if n and len(rest) >= n[0]:
                     break
     finally:
+        t.join(read_timeout)
         s.close()
     return out
 
@@ -472,26 +477,6 @@ def test_redis_restarted_empty_gets_the_last_events_back(hookd_factory, redis_se
     assert r.status_code == 200 and r.json()["duplicate"] is True
 
 
-def raw_all(h, data, timeout=20.0):
-    """Send data (from a thread, so the answers can be read meanwhile)
-    and read until the server closes."""
-    host, port = h.listen.rsplit(":", 1)
-    s = socket.create_connection((host, int(port)), timeout=timeout)
-    t = threading.Thread(target=s.sendall, args=(data,), daemon=True)
-    t.start()
-    out = b""
-    try:
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            out += chunk
-    finally:
-        t.join(timeout)
-        s.close()
-    return out
-
-
 def test_pipelined_and_pathless_requests_do_not_crash_a_worker(gw):
     # Thousands of pipelined requests answered at once are taken up one by
     # one from the loop, not recursively; an absolute-form target without
@@ -499,12 +484,14 @@ def test_pipelined_and_pathless_requests_do_not_crash_a_worker(gw):
     # the error that follows it on the connection.
     pids = sorted(gw.child_pids())
     n = 12000
-    r = raw_all(gw, b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n" * (n - 1) +
-                b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    r = raw(gw, b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n" * (n - 1) +
+            b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            read_timeout=20, until_close=True)
     assert r.count(b"HTTP/1.1 404 ") == n, r.count(b"HTTP/1.1 404 ")
-    r = raw_all(gw, b"GET http://gw HTTP/1.1\r\nHost: gw\r\n\r\n")
+    r = raw(gw, b"GET http://gw HTTP/1.1\r\nHost: gw\r\n\r\n", until_close=True)
     assert r.startswith(b"HTTP/1.1 400 "), r[:100]
-    r = raw_all(gw, b"HEAD /nope HTTP/1.1\r\nHost: x\r\n\r\nPOST / HTTP/1.1\nHost: x\n\n")
+    r = raw(gw, b"HEAD /nope HTTP/1.1\r\nHost: x\r\n\r\nPOST / HTTP/1.1\nHost: x\n\n",
+            until_close=True)
     head, _, rest = r.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 404 ") and rest.startswith(b"HTTP/1.1 400 "), r
     assert r.endswith(b"}"), r             # the HEAD's answer has no body, the 400 has

@@ -32,6 +32,13 @@ static const char hk_pgsampler_kept_sql[] =
     "SELECT count(*) FROM hookd_storage_days($1::int)"
     " WHERE drop_at <= now() AND pending > 0";
 
+/* What alerts watch.  Each count is read from a partial index. */
+static const char hk_pgsampler_queue_sql[] =
+    "SELECT (SELECT count(*) FROM deliveries WHERE status = 'dead'),"
+    "  (SELECT count(*) FROM deliveries WHERE status IN ('pending', 'retrying')"
+    "    AND next_attempt_at < now() - interval '1 minute'),"
+    "  (SELECT count(*) FROM inbox)";
+
 static void
 hk_pgsampler_result(void *arg, PGresult *res)
 {
@@ -54,6 +61,11 @@ hk_pgsampler_result(void *arg, PGresult *res)
 		s->oldest_s = strtod(PQgetvalue(res, 0, 0), NULL);
 	else if (step == 2 && PQntuples(res) == 1)
 		s->kept_days = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	else if (step == 3 && PQntuples(res) == 1 && PQnfields(res) == 3) {
+		s->dead = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		s->overdue = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+		s->inbox = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+	}
 	PQclear(res);
 }
 
@@ -104,6 +116,7 @@ hk_pgsampler_init(struct hk_pgsampler *s, struct event_base *base,
 	s->up = -1;
 	s->oldest_s = -1;
 	s->kept_days = -1;
+	s->dead = s->overdue = s->inbox = -1;
 	for (int t = 0; t < HK_PGSAMPLER_TABLES; t++)
 		s->bytes[t] = -1;
 	s->retention_days = conf->postgres.retention_days;
@@ -134,6 +147,8 @@ hk_pgsampler_tick(struct hk_pgsampler *s)
 	    NULL, NULL, NULL) != HK_OK
 	    || hk_pgconn_send_params(&s->pg, hk_pgsampler_kept_sql, 1, NULL,
 	    vals, NULL, NULL) != HK_OK
+	    || hk_pgconn_send_params(&s->pg, hk_pgsampler_queue_sql, 0, NULL,
+	    NULL, NULL, NULL) != HK_OK
 	    || hk_pgconn_sync(&s->pg) != HK_OK)
 		return;
 	s->busy = 1;

@@ -1,13 +1,14 @@
 /*
  * pgsampler.h - the stats process's look at PostgreSQL: whether it
  * answers, the bytes each table holds (all its partitions, indexes and
- * TOAST), the oldest event kept, and the day partitions retention keeps
- * past their time for deliveries still pending; every
+ * TOAST), the oldest event kept, the day partitions retention keeps past
+ * their time for deliveries still pending, and what alerts watch: dead
+ * deliveries, deliveries overdue by more than a minute, inbox rows; every
  * HK_PGSAMPLER_PERIOD_MS, so that /metrics costs PostgreSQL nothing per
  * scrape and the workers nothing at all.
  *
  * One nonblocking connection (pgconn.c) on the stats process's loop; a
- * round is one pipeline of three statements and a Sync.  PostgreSQL down
+ * round is one pipeline of four statements and a Sync.  PostgreSQL down
  * is a state to report, not an error: up reads 0, the figures keep the
  * last values they had.
  */
@@ -20,7 +21,8 @@
 #include "pgconn.h"
 
 #define HK_PGSAMPLER_PERIOD_MS  10000
-#define HK_PGSAMPLER_TABLES     4	/* events, deliveries, attempts, inbox */
+/* events, deliveries, attempts, inbox */
+#define HK_PGSAMPLER_TABLES     4
 
 struct event_base;
 
@@ -32,11 +34,14 @@ struct hk_pgsampler {
 	int      ok;			/* every result of the round was good */
 	uint64_t sent_ns;
 
-	/* Results, read by the admin port. */
+	/* Results, read by the admin port; counts are -1 while unknown. */
 	int      up;			/* 1 up, 0 down, -1 not known yet */
 	int64_t  bytes[HK_PGSAMPLER_TABLES];	/* -1 unknown */
 	double   oldest_s;		/* epoch seconds; 0 none; -1 unknown */
 	int64_t  kept_days;		/* -1 unknown */
+	int64_t  dead;			/* dead deliveries (the DLQ) */
+	int64_t  overdue;		/* due for more than a minute */
+	int64_t  inbox;			/* rows waiting for Redis */
 	uint64_t sampled_us;
 };
 

@@ -374,7 +374,8 @@ hk_promtext_storage(const struct hk_admin *a, struct hk_promtext *p)
 	    "Bytes a table holds in PostgreSQL, partitions, indexes and TOAST "
 	    "included; -1 when unknown.");
 	for (int t = 0; t < HK_PGSAMPLER_TABLES; t++) {
-		const char *labels[] = { "table", hk_pgsampler_tables[t], NULL };
+		const char *labels[] = { "table", hk_pgsampler_tables[t],
+		    NULL };
 
 		hk_promtext_f64(p, "hookd_storage_bytes", labels,
 		    (double)ps->bytes[t]);
@@ -390,6 +391,19 @@ hk_promtext_storage(const struct hk_admin *a, struct hk_promtext *p)
 	    "unknown.");
 	hk_promtext_f64(p, "hookd_storage_days_kept", NULL,
 	    (double)ps->kept_days);
+	hk_promtext_family(p, "hookd_dlq_deliveries", "gauge",
+	    "Deliveries given up (dead), as hookctl dlq lists them; -1 when "
+	    "unknown.");
+	hk_promtext_f64(p, "hookd_dlq_deliveries", NULL, (double)ps->dead);
+	hk_promtext_family(p, "hookd_deliveries_overdue", "gauge",
+	    "Deliveries pending or retrying, due for more than a minute; -1 "
+	    "when unknown.");
+	hk_promtext_f64(p, "hookd_deliveries_overdue", NULL,
+	    (double)ps->overdue);
+	hk_promtext_family(p, "hookd_inbox_rows", "gauge",
+	    "Events in the PostgreSQL inbox, waiting for Redis; -1 when "
+	    "unknown.");
+	hk_promtext_f64(p, "hookd_inbox_rows", NULL, (double)ps->inbox);
 }
 
 void

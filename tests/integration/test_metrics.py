@@ -472,3 +472,35 @@ def _count(conn, sql):
     with conn.cursor() as cur:
         cur.execute(sql)
         return cur.fetchone()[0]
+
+
+def test_alert_gauges_count_dead_overdue_and_inbox(hookd_factory, pg_server):
+    # Rows made by hand (no delivery worker runs to change them): two dead
+    # deliveries, one overdue by two minutes, one due in the future, one
+    # inbox row.
+    h = hookd_factory(delivery_workers=0)
+    conn = pg_server.connect()
+    try:
+        with conn.cursor() as cur:
+            for status, due in (("dead", None), ("dead", None),
+                                ("retrying", "now() - interval '2 minutes'"),
+                                ("retrying", "now() + interval '1 hour'")):
+                cur.execute("INSERT INTO events (id, source, received_at, body)"
+                            " VALUES (gen_random_uuid(), 'test', now(), '{}')"
+                            " RETURNING id, received_at")
+                eid, at = cur.fetchone()
+                cur.execute("INSERT INTO deliveries (event_id, destination, received_at,"
+                            " status, next_attempt_at) VALUES (%%s, 'x', %%s, %%s, %s)"
+                            % (due or "NULL"), (eid, at, status))
+            cur.execute("INSERT INTO inbox (id, source, received_at, body)"
+                        " VALUES (gen_random_uuid(), 'test', now(), '{}')")
+    finally:
+        conn.close()
+
+    def sampled():
+        f = families(admin_get(h, "/metrics").text)
+        return f["hookd_inbox_rows"].samples[0].value == 1 and f
+
+    f = harness.wait_for(sampled, 15, what="a sample with the rows")
+    assert f["hookd_dlq_deliveries"].samples[0].value == 2
+    assert f["hookd_deliveries_overdue"].samples[0].value == 1

@@ -60,6 +60,12 @@ main(int argc, char **argv)
 	int ch, rc;
 
 	memset(&ctl, 0, sizeof(ctl));
+	/* --help as well as -h: people type it first. */
+	if (argc > 1 && (strcmp(argv[1], "--help") == 0
+	    || strcmp(argv[1], "help") == 0)) {
+		hk_ctl_usage(stdout);
+		return 0;
+	}
 	while ((ch = getopt(argc, argv, "+c:i:h")) != -1) {
 		switch (ch) {
 		case 'c': ctl.conf_file = optarg; break;

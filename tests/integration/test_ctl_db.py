@@ -12,6 +12,7 @@ import datetime
 import json
 import os
 import re
+import subprocess
 import uuid
 
 import pytest
@@ -392,3 +393,11 @@ def test_cannot_connect(gw):
         % port in r.stderr
     assert "hunter2" not in r.stderr
     assert r.stderr.count("\n") >= 1 and r.stdout == ""
+
+
+@pytest.mark.parametrize("flag", ["-h", "--help", "help"])
+def test_help_prints_usage_and_exits_0(flag):
+    r = subprocess.run([os.path.join(harness.bin_dir(), "hookctl"), flag],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("usage: hookctl ") and "purge --before" in r.stdout

@@ -146,7 +146,9 @@ hk_promtext_f64(struct hk_promtext *p, const char *name,
 {
 	char buf[64];
 
-	snprintf(buf, sizeof(buf), "%.9g", v);
+	/* 15 significant digits: a Unix time keeps its 10 µs, where 9 would
+	 * round it to 10 s; 0.1 still prints as 0.1. */
+	snprintf(buf, sizeof(buf), "%.15g", v);
 	hk_promtext_sample(p, name, labels, buf);
 }
 

@@ -359,17 +359,7 @@ class Stores:
             c.flushall()
         finally:
             c.close()
-        conn = self.pg.connect()
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SET lock_timeout = '10s'")
-                cur.execute("SELECT quote_ident(tablename) FROM pg_tables WHERE "
-                            "schemaname = 'public' AND tablename NOT LIKE '%migration%'")
-                tables = [r[0] for r in cur.fetchall()]
-                if tables:
-                    cur.execute("TRUNCATE %s RESTART IDENTITY CASCADE" % ", ".join(tables))
-        finally:
-            conn.close()
+        self.pg.truncate_hookd_tables()
 
     def stop(self):
         for s in (self.redis, self.pg):

@@ -522,6 +522,21 @@ class PostgresServer(_Server):
     def url(self):
         return "postgresql://hookd@127.0.0.1:%d/hookd" % self.port
 
+    def truncate_hookd_tables(self):
+        """Empty every table of hookd's but the migrations table, so the
+        schema stays."""
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SET lock_timeout = '10s'")
+                cur.execute("SELECT quote_ident(tablename) FROM pg_tables "
+                            "WHERE schemaname = 'public' AND tablename NOT LIKE '%migration%'")
+                tables = [row[0] for row in cur.fetchall()]
+                if tables:
+                    cur.execute("TRUNCATE %s RESTART IDENTITY CASCADE" % ", ".join(tables))
+        finally:
+            conn.close()
+
     def connect(self, dbname="hookd", **kwargs):
         """A psycopg2 connection in autocommit mode."""
         import psycopg2

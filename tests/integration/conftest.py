@@ -80,22 +80,8 @@ def clean_servers(request):
     if "pg_server" in names:
         pg = request.getfixturevalue("pg_server")
         pg.ensure_running()
-        _truncate_hookd_tables(pg)
+        pg.truncate_hookd_tables()
     yield
-
-
-def _truncate_hookd_tables(pg):
-    conn = pg.connect()
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SET lock_timeout = '10s'")
-            cur.execute("SELECT quote_ident(tablename) FROM pg_tables "
-                        "WHERE schemaname = 'public' AND tablename NOT LIKE '%migration%'")
-            tables = [row[0] for row in cur.fetchall()]
-            if tables:
-                cur.execute("TRUNCATE %s RESTART IDENTITY CASCADE" % ", ".join(tables))
-    finally:
-        conn.close()
 
 
 @pytest.fixture

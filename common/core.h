@@ -21,7 +21,7 @@
 #define HK_MAX(a, b)    ((a) > (b) ? (a) : (b))
 #define HK_UNUSED(x)    ((void)(x))
 
-#define HK_VERSION      "0.1.0"
+#include "version.h"	/* HK_VERSION, HK_COMMIT */
 
 /* Exit status of a child that must not be respawned (nginx's convention). */
 #define HK_EXIT_FATAL_CONFIG  2

@@ -17,11 +17,19 @@ static void
 hk_main_usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: hookd [-dtv] [-c FILE]\n"
+	    "usage: hookd [-dhtv] [-c FILE]\n"
 	    "  -c FILE  configuration file (default " HK_DEFAULT_CONF ")\n"
 	    "  -t       check the configuration and exit\n"
 	    "  -d       run in the background, writing pid_file\n"
-	    "  -v       print the version and exit\n");
+	    "  -v       print the version and build commit and exit "
+	    "(also --version)\n"
+	    "  -h       print this help and exit (also --help)\n");
+}
+
+static void
+hk_main_version(void)
+{
+	printf("hookd %s (commit %s)\n", HK_VERSION, HK_COMMIT);
 }
 
 int
@@ -32,12 +40,23 @@ main(int argc, char **argv)
 	char err[1024];
 	int ch, test = 0, daemonize = 0;
 
+	/* The two long options people try first; getopt() knows no others. */
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		if (strcmp(argv[i], "--version") == 0) {
+			hk_main_version();
+			return 0;
+		}
+		if (strcmp(argv[i], "--help") == 0) {
+			hk_main_usage(stdout);
+			return 0;
+		}
+	}
 	while ((ch = getopt(argc, argv, "c:dhtv")) != -1) {
 		switch (ch) {
 		case 'c': file = optarg; break;
 		case 'd': daemonize = 1; break;
 		case 't': test = 1; break;
-		case 'v': printf("hookd %s\n", HK_VERSION); return 0;
+		case 'v': hk_main_version(); return 0;
 		case 'h': hk_main_usage(stdout); return 0;
 		default:  hk_main_usage(stderr); return 2;
 		}

@@ -44,6 +44,7 @@
 
 #include "child.h"
 #include "outbound.h"
+#include "traceparent.h"
 
 #define HK_DISPATCH_TRIP    5	/* consecutive failures open the breaker */
 #define HK_DISPATCH_OPEN_S  30	/* for this long, then one probe */
@@ -72,6 +73,7 @@ struct hk_dl_event {
 	char      source[64];
 	char      received_at[40];	/* ISO 8601 */
 	char      idem_key[256];	/* "" when it came without one */
+	char      traceparent[HK_TRACEPARENT_MAX];	/* "" when none */
 	uint64_t  received_us;
 	uint64_t  picked_us;		/* wall clock when read */
 	uint64_t  picked_ns;

@@ -15,6 +15,7 @@
 #include "dispatch.h"
 #include "dlentry.h"
 #include "jsonscan.h"
+#include "traceparent.h"
 #include "uuid.h"
 
 /* hk_dlentry_field - the value of field name in [field, value, ...]. */
@@ -50,13 +51,22 @@ hk_dlentry_time_us(const char *s)
 	return (uint64_t)timegm(&tm) * 1000000u + us;
 }
 
-/* hk_dlentry_json_ok - is s a JSON object (the headers field)? */
+/*
+ * hk_dlentry_headers - is s a JSON object (the headers field)?  And its
+ * traceparent into tp when it has a valid one, else "".
+ */
 static int
-hk_dlentry_json_ok(const char *s, size_t len)
+hk_dlentry_headers(const char *s, size_t len, char *tp, size_t tplen)
 {
 	json_t *j = json_loadb(s, len, 0, NULL);
+	json_t *v = json_object_get(j, "traceparent");	/* NULL-safe */
 	int ok = json_is_object(j);
 
+	tp[0] = '\0';
+	if (json_is_string(v) && json_string_length(v) < tplen
+	    && hk_traceparent_valid(json_string_value(v),
+	    json_string_length(v)))
+		memcpy(tp, json_string_value(v), json_string_length(v) + 1);
 	json_decref(j);
 	return ok;
 }
@@ -73,6 +83,7 @@ hk_dlentry_decode(const redisReply *id, const redisReply *f,
 {
 	const redisReply *eid, *src, *at, *ct, *hd, *body, *key;
 	struct hk_dl_event *ev;
+	char tp[HK_TRACEPARENT_MAX] = "";
 	uint8_t idb[16];
 
 	eid = hk_dlentry_field(f, "id");
@@ -89,7 +100,7 @@ hk_dlentry_decode(const redisReply *id, const redisReply *f,
 		return HK_ERROR;
 	/* What PostgreSQL would refuse must not make a poison entry that is
 	 * claimed again and again: ingest never writes such headers. */
-	if (hd != NULL && !hk_dlentry_json_ok(hd->str, hd->len))
+	if (hd != NULL && !hk_dlentry_headers(hd->str, hd->len, tp, sizeof(tp)))
 		hd = NULL;
 	ev = hk_dispatch_event_new(ct ? ct->len : 0, hd ? hd->len : 2,
 	    body->len);
@@ -107,6 +118,7 @@ hk_dlentry_decode(const redisReply *id, const redisReply *f,
 	    && hk_jsonscan_utf8_ok(key->str, key->len))
 		memcpy(ev->idem_key, key->str, key->len);
 	memcpy(ev->idb, idb, sizeof(idb));
+	memcpy(ev->traceparent, tp, sizeof(tp));
 	ev->picked_us = hk_clock_real_us();
 	if ((ev->received_us = hk_dlentry_time_us(ev->received_at)) == 0) {
 		ev->received_us = ev->picked_us;

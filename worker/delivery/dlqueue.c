@@ -72,7 +72,8 @@ hk_dlqueue_start(struct hk_dl_job *j)
 {
 	struct hk_dispatch_dest *dd = &hk_dispatch.dests[j->dest];
 	struct hk_outbound_req r = { &hk_dispatch.conf->dests[j->dest],
-	    j->ev->id, j->ev->ctype, j->ev->body, j->ev->body_len };
+	    j->ev->id, j->ev->ctype, j->ev->body, j->ev->body_len,
+	    j->ev->traceparent };
 
 	dd->active++;
 	j->sent_ns = hk_clock_mono_ns();

@@ -24,6 +24,7 @@
 #include "dispatch.h"
 #include "dlstore.h"
 #include "log.h"
+#include "traceparent.h"
 #include "uuid.h"
 
 #define HK_DLSCAN_MS          500
@@ -51,7 +52,7 @@ static const char hk_dlscan_sql[] =
     " RETURNING d.event_id::text, d.destination, d.attempts, e.source,"
     "  " HK_DLSCAN_TS("e.received_at") ","
     "  (extract(epoch FROM e.received_at) * 1000000)::bigint,"
-    "  e.content_type, e.body";
+    "  e.content_type, e.body, e.headers->>'traceparent'";
 
 static const char hk_dlscan_disabled_sql[] =
     "SELECT destination FROM destination_state WHERE disabled";
@@ -71,6 +72,16 @@ hk_dlscan_held(int d, const char *id)
 		if (strcmp(j->ev->id, id) == 0)
 			return 1;
 	return 0;
+}
+
+/* hk_dlscan_traceparent - the event's traceparent, when it is valid. */
+static void
+hk_dlscan_traceparent(struct hk_dl_event *ev, const char *tp)
+{
+	size_t len = strlen(tp);
+
+	if (hk_traceparent_valid(tp, len))
+		memcpy(ev->traceparent, tp, len + 1);
 }
 
 /* hk_dlscan_claimed - one row the scanner leased: a job for it. */
@@ -106,6 +117,7 @@ hk_dlscan_claimed(const PGresult *res, int r)
 	snprintf(ev->received_at, sizeof(ev->received_at), "%s",
 	    PQgetvalue(res, r, 4));
 	ev->received_us = strtoull(PQgetvalue(res, r, 5), NULL, 10);
+	hk_dlscan_traceparent(ev, PQgetvalue(res, r, 8));
 	ev->picked_us = hk_clock_real_us();
 	ev->picked_ns = hk_clock_mono_ns();
 	j = hk_dispatch_job_new(ev, di, atoi(PQgetvalue(res, r, 2)) + 1, 0);

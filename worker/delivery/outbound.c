@@ -252,6 +252,10 @@ hk_outbound_headers(const struct hk_outbound_req *r, time_t now)
 		snprintf(line, sizeof(line), "webhook-signature: %s", sig);
 		HK_ADD(line);
 	}
+	if (r->traceparent != NULL && r->traceparent[0] != '\0') {
+		snprintf(line, sizeof(line), "traceparent: %s", r->traceparent);
+		HK_ADD(line);
+	}
 	/* No 100-continue round trip: receivers answer the body anyway. */
 	HK_ADD("Expect:");
 	for (int i = 0; i < d->nheaders; i++)

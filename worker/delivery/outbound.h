@@ -46,6 +46,7 @@ struct hk_outbound_req {
 	const char *content_type;
 	const char *body;
 	size_t      body_len;
+	const char *traceparent;	/* W3C Trace Context; "" or NULL: none */
 };
 
 int  hk_outbound_init(struct event_base *base, const struct hk_conf *conf);

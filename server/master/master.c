@@ -33,6 +33,7 @@
 #include "log.h"
 #include "master.h"
 #include "migrate.h"
+#include "notify.h"
 #include "proc.h"
 #include "ratelimit.h"
 
@@ -69,6 +70,9 @@ static void hk_master_begin_stop(int fast);
 static void hk_master_retire_old(void);
 static void hk_master_close_extra(void);
 static void hk_master_cleanup(void);
+static int  hk_master_serving(void);
+static void hk_master_notify_ready(void);
+static void hk_master_notify_reloading(uint64_t now_ns);
 
 /* The role table: every child process the master runs. */
 static const struct hk_role_def {
@@ -88,6 +92,9 @@ static volatile sig_atomic_t hk_sig_term, hk_sig_quit, hk_sig_hup,
 /* Not static: proc.c works on the process table in it (master.h). */
 struct hk_master hk_master;
 
+/* READY=1 is owed to the service manager once the generation serves. */
+static int hk_master_ready_owed;
+
 int
 hk_master_main(struct hk_conf *conf, int daemonize)
 {
@@ -103,6 +110,7 @@ hk_master_main(struct hk_conf *conf, int daemonize)
 		hk_master_daemonize();
 	hk_master_signals(&blocked);
 	hk_master.pid = getpid();
+	hk_notify_init();
 
 	if (hk_master_setup(conf) != HK_OK) {
 		if (hk_master.seg.hdr != NULL) {
@@ -118,6 +126,7 @@ hk_master_main(struct hk_conf *conf, int daemonize)
 	    conf->nworkers, conf->listen, conf->delivery.workers,
 	    conf->admin.listen);
 	hk_master_start_generation();
+	hk_master_ready_owed = 1;
 	hk_master_tick();
 	self = hk_segment_slot(&hk_master.seg, 0);
 	sigemptyset(&none);
@@ -151,6 +160,9 @@ hk_master_main(struct hk_conf *conf, int daemonize)
 		if (hk_sig_hup) {
 			hk_sig_hup = 0;
 			hk_master_reload();
+			/* Ready again once the new generation serves, or at
+			 * once when the reload failed and the old one goes on. */
+			hk_master_ready_owed = 1;
 		}
 		if (hk_sig_usr1) {
 			hk_sig_usr1 = 0;
@@ -162,6 +174,7 @@ hk_master_main(struct hk_conf *conf, int daemonize)
 		hk_proc_respawn_due(&hk_master, now);
 		hk_proc_watchdog(&hk_master, now);
 		hk_master_retire_old();
+		hk_master_notify_ready();
 	}
 	hk_log_info("stopped");
 	hk_master_cleanup();
@@ -512,6 +525,7 @@ hk_master_reload(void)
 	int need;
 
 	hk_log_info("reloading %s", old->file);
+	hk_master_notify_reloading(now);
 	if ((conf = hk_conf_load(old->file, err, sizeof(err))) == NULL) {
 		hk_log_error("reload failed, keeping the running configuration: "
 		    "%s", err);
@@ -568,11 +582,70 @@ hk_master_begin_stop(int fast)
 	if (hk_master.stopping >= (fast ? 2 : 1))
 		return;
 	hk_log_info("%s stop", fast ? "fast" : "graceful");
+	hk_notify_send("STOPPING=1");
+	hk_master_ready_owed = 0;
 	hk_master.stopping = fast ? 2 : 1;
 	hk_master.stop_deadline_ns = now + grace * 1000000u;
 	hk_proc_cancel_respawns(&hk_master);
 	hk_proc_signal_all(&hk_master, fast ? SIGQUIT : SIGTERM, ~0u,
 	    hk_master.stop_deadline_ns);
+}
+
+/*
+ * hk_master_serving - does every child of the running generation serve?
+ * A child reports HK_SLOT_RUNNING once its event loop is set up on the
+ * socket the master opened before forking it.
+ */
+static int
+hk_master_serving(void)
+{
+	const struct hk_proc *p;
+	struct hk_shm_slot *s;
+	int n = 0;
+
+	for (unsigned i = 1; i < HK_SHM_SLOTS; i++) {
+		p = &hk_master.procs[i];
+		if (p->generation != hk_master.generation
+		    || p->state == HK_PROC_FREE || p->state == HK_PROC_RETIRED)
+			continue;
+		if (p->state != HK_PROC_RUNNING)
+			return 0;
+		s = hk_segment_slot(&hk_master.seg, i);
+		/* Relaxed: the state is the whole message; nothing else
+		 * the child wrote is read on the strength of it. */
+		if (atomic_load_explicit(&s->state, memory_order_relaxed)
+		    != HK_SLOT_RUNNING
+		    || atomic_load_explicit(&s->pid, memory_order_relaxed)
+		    != (int32_t)p->pid)
+			return 0;
+		n++;
+	}
+	return n == hk_master_children(hk_master.conf);
+}
+
+/* hk_master_notify_ready - READY=1 when owed and the generation serves. */
+static void
+hk_master_notify_ready(void)
+{
+	char msg[128];
+
+	if (!hk_master_ready_owed || !hk_master_serving())
+		return;
+	hk_master_ready_owed = 0;
+	snprintf(msg, sizeof(msg), "READY=1\nSTATUS=serving, generation %u",
+	    hk_master.generation);
+	hk_notify_send(msg);
+}
+
+/* hk_master_notify_reloading - RELOADING=1, stamped as systemd asks. */
+static void
+hk_master_notify_reloading(uint64_t now_ns)
+{
+	char msg[128];
+
+	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
+	    (unsigned long long)(now_ns / 1000u));
+	hk_notify_send(msg);
 }
 
 static void
@@ -583,4 +656,5 @@ hk_master_cleanup(void)
 	hk_segment_unlink(&hk_master.seg);
 	hk_segment_detach(&hk_master.seg);
 	hk_conf_free(hk_master.conf);
+	hk_notify_close();
 }

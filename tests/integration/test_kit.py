@@ -114,3 +114,206 @@ def test_no_notify_socket_no_harm(hookd_factory):
     time.sleep(0.3)
     status, _ = harness.http_get(h.url + "/health", timeout=5)
     assert status == 200
+
+
+# -- hookd -v --------------------------------------------------------------------
+
+@pytest.mark.parametrize("flag", ["-v", "--version"])
+def test_hookd_version(flag):
+    r = subprocess.run([os.path.join(harness.bin_dir(), "hookd"), flag],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    m = re.fullmatch(r"hookd (\d+\.\d+\.\d+) \(commit ([0-9a-f]{4,40}|unknown)\)\n", r.stdout)
+    assert m, r.stdout
+    with open(os.path.join(REPO, "common", "version.h")) as f:
+        assert '#define HK_VERSION      "%s"' % m.group(1) in f.read()
+
+
+@pytest.mark.parametrize("prog,flag", [("hookd", "-h"), ("hookd", "--help"),
+                                       ("hookctl", "-h"), ("hookctl", "--help")])
+def test_help(prog, flag):
+    r = subprocess.run([os.path.join(harness.bin_dir(), prog), flag],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0 and r.stdout.startswith("usage: %s " % prog), r
+
+
+# -- man pages -------------------------------------------------------------------
+
+def config_keys():
+    """Every key of config.c's three tables."""
+    with open(os.path.join(REPO, "server", "conf", "config.c")) as f:
+        src = f.read()
+    keys = []
+    for table in ("hk_conf_root_keys", "hk_conf_source_keys", "hk_conf_dest_keys"):
+        body = src[src.index(table + "[] = {"):]
+        body = body[:body.index("\n};")]
+        keys += re.findall(r'(?:\{|HK_NUM\(|HK_BOOL\()\s*"([a-z_.]+)"', body)
+    return keys
+
+
+def hookctl_commands():
+    with open(os.path.join(REPO, "server", "ctl", "hookctl.c")) as f:
+        src = f.read()
+    body = src[src.index("hk_ctl_cmds[] = {"):]
+    body = body[:body.index("\n};")]
+    return re.findall(r'\{\s*"([a-z]+)",\s*hk_ctl_', body)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_man_page_renders_without_warnings(page):
+    path = os.path.join(MAN, page)
+    r = subprocess.run(["groff", "-man", "-ww", "-z", path], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    r = subprocess.run(["man", "--warnings", "-l", "-Tutf8", path], capture_output=True,
+                       text=True, timeout=30, env=dict(os.environ, MANWIDTH="80"))
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    text = re.sub(".\x08", "", r.stdout)     # no bold or underline
+    assert "NAME" in text and "SEE ALSO" in text
+
+
+def test_hookd_conf_page_has_every_key():
+    keys = config_keys()
+    assert len(keys) > 50 and "delivery.retry_schedule" in keys and "signing_secret" in keys
+    with open(os.path.join(MAN, "hookd.conf.5")) as f:
+        page = f.read()
+    documented = set(re.findall(r"^\.BR? ([a-z_.]+)", page, re.M))
+    missing = [k for k in keys if k not in documented]
+    assert not missing, "keys of config.c not in hookd.conf.5: %s" % missing
+
+
+def test_hookctl_page_and_completion_have_every_command():
+    cmds = hookctl_commands()
+    assert "status" in cmds and "purge" in cmds
+    with open(os.path.join(MAN, "hookctl.1")) as f:
+        page = f.read()
+    documented = set(re.findall(r"^\.B ([a-z]+)", page, re.M))
+    assert not [c for c in cmds if c not in documented]
+    words = complete(["hookctl", ""])
+    assert not [c for c in cmds if c not in words], words
+
+
+def test_hookd_page_has_every_option():
+    r = subprocess.run([os.path.join(harness.bin_dir(), "hookd"), "-h"],
+                       capture_output=True, text=True, timeout=10)
+    opts = re.findall(r"^  (-[a-z])", r.stdout, re.M)
+    assert len(opts) >= 5
+    with open(os.path.join(MAN, "hookd.8")) as f:
+        page = f.read()
+    for o in opts:
+        assert re.search(r"^\.B[IR]? \\%s\b" % o, page, re.M), o
+
+
+# -- bash completion -----------------------------------------------------------
+
+def complete(words, cword=None, cwd=REPO):
+    """COMPREPLY of the completion function for words, in a real bash."""
+    cword = len(words) - 1 if cword is None else cword
+    script = ('source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=%d; '
+              'COMP_LINE="$*"; _hookctl; printf "%%s\\n" "${COMPREPLY[@]}"' % cword)
+    r = subprocess.run(["bash", "--norc", "--noprofile", "-c", script, "bash", COMPLETION]
+                       + words, capture_output=True, text=True, timeout=30, cwd=cwd)
+    assert r.returncode == 0, r.stderr
+    return [w for w in r.stdout.split("\n") if w]
+
+
+def test_completion_commands():
+    assert complete(["hookctl", "de"]) == ["destinations"]
+    assert sorted(complete(["hookctl", "st"])) == ["stats", "status", "storage"]
+    assert sorted(complete(["hookctl", "-c", "x.conf", "e"])) == ["enable", "event", "events"]
+    assert "--help" in complete(["hookctl", "--"])
+    assert sorted(complete(["hookctl", "events", "--s"])) == ["--source", "--status"]
+    assert sorted(complete(["hookctl", "events", "--status", ""])) == [
+        "dead", "pending", "retrying", "succeeded"]
+
+
+def test_completion_names_from_the_config():
+    conf = os.path.join(harness.make_tempdir("compl-"), "hookd.conf")
+    with open(conf, "w") as f:
+        f.write('sources = (\n  { name = "github"; verify = { scheme = "github";\n'
+                '    secrets = ["x"]; }; },\n  { name = "stripe"; }, { name = "shop"; }\n);\n'
+                'destinations = (\n  { name = "crm"; url = "http://127.0.0.1:1/";'
+                ' sources = ["github"]; },\n'
+                '  # { name = "commented"; }\n  { name = "billing";\n'
+                '    url = "http://127.0.0.1:2/"; sources = ["stripe"]; }\n);\n')
+    assert sorted(complete(["hookctl", "-c", conf, "send", "s"])) == ["shop", "stripe"]
+    assert sorted(complete(["hookctl", "-c", conf, "send", ""])) == ["github", "shop", "stripe"]
+    assert complete(["hookctl", "-c", conf, "send", "github", ""]) == []
+    assert sorted(complete(["hookctl", "-c", conf, "dlq", "--destination", ""])) == [
+        "billing", "crm"]
+    assert complete(["hookctl", "-c", conf, "disable", "b"]) == ["billing"]
+    assert complete(["hookctl", "-c", conf, "tail", "--source", "g"]) == ["github"]
+
+
+# -- make install, and the unit ------------------------------------------------
+
+def make_install(destdir, *args):
+    b = harness.bin_dir()
+    r = subprocess.run(["make", "--no-print-directory", "-C", REPO, "install",
+                        "DESTDIR=" + destdir, "BIN=" + b,
+                        # Install what the test runs; never relink it.
+                        "-o", os.path.join(b, "hookd"), "-o", os.path.join(b, "hookctl")]
+                       + list(args), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_make_install_then_unit_verifies():
+    dest = harness.make_tempdir("install-")
+    make_install(dest, "PREFIX=/usr")
+    want = ["usr/bin/hookd", "usr/bin/hookctl", "usr/share/man/man1/hookctl.1",
+            "usr/share/man/man5/hookd.conf.5", "usr/share/man/man8/hookd.8",
+            "usr/share/bash-completion/completions/hookctl",
+            "usr/lib/systemd/system/hookd.service", "usr/lib/sysusers.d/hookd.conf",
+            "usr/share/doc/hookd/hookd.conf.example", "etc/hookd/hookd.conf"]
+    for w in want:
+        assert os.path.isfile(os.path.join(dest, w)), w
+    assert os.access(os.path.join(dest, "usr/bin/hookd"), os.X_OK)
+    r = subprocess.run([os.path.join(dest, "usr/bin/hookd"), "-t", "-c",
+                        os.path.join(dest, "etc/hookd/hookd.conf")],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stdout + r.stderr
+    unit = open(os.path.join(dest, "usr/lib/systemd/system/hookd.service")).read()
+    assert "ExecStart=/usr/bin/hookd -c /etc/hookd/hookd.conf\n" in unit
+    assert "/usr/local" not in unit
+
+    # An existing configuration is kept; a second install changes nothing else.
+    with open(os.path.join(dest, "etc/hookd/hookd.conf"), "w") as f:
+        f.write("# mine\n")
+    make_install(dest, "PREFIX=/usr")
+    assert open(os.path.join(dest, "etc/hookd/hookd.conf")).read() == "# mine\n"
+
+    # systemd-analyze verify on a copy whose commands are the installed
+    # binary, with the installed man pages for Documentation=.
+    tmp = harness.make_tempdir("unit-")
+    with open(os.path.join(tmp, "hookd.service"), "w") as f:
+        f.write(unit.replace("/usr/bin/hookd", os.path.join(dest, "usr/bin/hookd"))
+                    .replace("/etc/hookd/", os.path.join(dest, "etc/hookd/")))
+    env = dict(os.environ, MANPATH=os.path.join(dest, "usr/share/man"),
+               SYSTEMD_LOG_LEVEL="notice")
+    r = subprocess.run(["systemd-analyze", "verify", os.path.join(tmp, "hookd.service")],
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0 and r.stdout + r.stderr == "", r.stdout + r.stderr
+
+
+def test_make_install_default_prefix():
+    dest = harness.make_tempdir("install-")
+    make_install(dest)
+    assert os.path.isfile(os.path.join(dest, "usr/local/bin/hookd"))
+    assert os.path.isfile(os.path.join(dest, "usr/local/share/man/man8/hookd.8"))
+    unit = open(os.path.join(dest, "usr/local/lib/systemd/system/hookd.service")).read()
+    assert "ExecStart=/usr/local/bin/hookd " in unit
+
+
+def test_unit_is_notify_and_hardened():
+    with open(UNIT) as f:
+        unit = f.read()
+    keys = dict(line.split("=", 1) for line in unit.splitlines()
+                if "=" in line and not line.startswith("#"))
+    assert keys["Type"] == "notify"
+    assert keys["ExecReload"] == "/bin/kill -HUP $MAINPID"
+    for k, v in [("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"),
+                 ("ProtectHome", "yes"), ("PrivateTmp", "yes")]:
+        assert keys[k] == v, k
+    assert set(keys["RestrictAddressFamilies"].split()) == {"AF_UNIX", "AF_INET", "AF_INET6"}
+    # The segment lives in /dev/shm, which hookctl outside the unit must see.
+    assert "/dev/shm" in keys["ReadWritePaths"].split()

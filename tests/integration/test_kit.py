@@ -317,3 +317,106 @@ def test_unit_is_notify_and_hardened():
     assert set(keys["RestrictAddressFamilies"].split()) == {"AF_UNIX", "AF_INET", "AF_INET6"}
     # The segment lives in /dev/shm, which hookctl outside the unit must see.
     assert "/dev/shm" in keys["ReadWritePaths"].split()
+
+
+def syscall_group(name, seen=None):
+    """The system calls of a systemd-analyze syscall-filter group, expanded."""
+    seen = set() if seen is None else seen
+    if name in seen:
+        return set()
+    seen.add(name)
+    r = subprocess.run(["systemd-analyze", "syscall-filter", name], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    out = set()
+    for line in r.stdout.splitlines()[1:]:
+        w = line.strip()
+        if not w or w.startswith("#"):
+            continue
+        out |= syscall_group(w, seen) if w.startswith("@") else {w}
+    return out
+
+
+def unit_syscalls():
+    """What the unit's SystemCallFilter= lines let through."""
+    allow, deny = None, set()
+    for line in open(UNIT):
+        if not line.startswith("SystemCallFilter="):
+            continue
+        v = line.split("=", 1)[1].strip()
+        names = set()
+        for w in v.lstrip("~").split():
+            names |= syscall_group(w) if w.startswith("@") else {w}
+        if v.startswith("~"):
+            deny |= names
+        else:
+            allow = names if allow is None else allow | names
+    assert allow, "the unit has no allow-list"
+    return allow - deny
+
+
+@pytest.mark.skipif("asan" in harness.bin_dir(), reason="the sanitizers make system "
+                    "calls of their own; the release build is what the unit runs")
+def test_unit_syscall_filter_allows_what_hookd_calls(redis_server, pg_server):
+    """hookd under strace -f through a start, webhooks, deliveries, the admin
+    port, a reload, Redis down (the inbox), USR1 and a stop: every system
+    call it made is one the unit's SystemCallFilter allows, so the filter
+    cannot kill it with SIGSYS."""
+    from sinkutil import Sink
+    import requests
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed (scripts/deps.sh installs it)")
+    allowed = unit_syscalls()
+    d = harness.make_tempdir("strace-")
+    sink = Sink()
+    sink.plan = [(500, {}, 0.0)]
+    conf = harness.render_config(
+        redis_url=redis_server.url, postgres_url=pg_server.url, workdir=d,
+        delivery={"retry_schedule": [1, 1, 1], "jitter": 0.0, "timeout_ms": 2000},
+        destinations='{ name = "alpha"; url = "%s"; sources = ["test"]; }' % sink.url)
+    path = os.path.join(d, "hookd.conf")
+    with open(path, "w") as f:
+        f.write(conf)
+    trace = os.path.join(d, "strace.out")
+    h = harness.Hookd(conf, workdir=os.path.join(d, "h"), start=False)   # for its URLs
+    log = open(os.path.join(d, "hookd.log"), "wb")
+    st = subprocess.Popen(["strace", "-f", "-qq", "-o", trace, "--",
+                           os.path.join(harness.bin_dir(), "hookd"), "-c", path],
+                          stdout=log, stderr=subprocess.STDOUT, cwd=d)
+    try:
+        harness.wait_for(lambda: harness.http_get(h.url + "/health")[0] == 200, 60,
+                         what="hookd under strace to answer", ignore=(OSError,))
+        pid = int(subprocess.check_output(["pgrep", "-P", str(st.pid)]).split()[0])
+        post = lambda n: requests.post(h.url + "/webhooks/test", data=b'{"n":%d}' % n,
+                                       headers={"Content-Type": "application/json"},
+                                       timeout=10)
+        for i in range(3):
+            assert post(i).status_code == 202
+        harness.wait_for(lambda: len(sink.got()) >= 4, 30, what="deliveries and a retry")
+        for p in ("/metrics", "/stats", "/health/detailed"):
+            harness.http_get(h.admin_url + p, timeout=5)
+        os.kill(pid, signal.SIGHUP)
+        harness.wait_for(lambda: "reloaded" in open(log.name, errors="replace").read(), 30)
+        redis_server.stop()
+        try:
+            assert post(10).status_code == 202
+        finally:
+            redis_server.start()
+        os.kill(pid, signal.SIGUSR1)
+        harness.wait_for(lambda: len(sink.got()) >= 5, 30, what="the inbox event delivered")
+        os.kill(pid, signal.SIGTERM)
+        assert st.wait(60) == 0
+    finally:
+        if st.poll() is None:
+            st.kill()
+            st.wait(10)
+        sink.close()
+        log.close()
+    used = set()
+    for line in open(trace):
+        m = re.match(r"\d+\s+(?:<\.\.\. )?([a-z_0-9]+)[( ]", line)
+        if m and not line.split(None, 1)[1].startswith("+++"):
+            used.add(m.group(1))
+    assert {"accept4", "sendto", "rt_sigsuspend", "setitimer"} <= used, used
+    used.discard("execve")      # strace's own start of hookd
+    assert not sorted(used - allowed), "system calls the unit would refuse"

@@ -412,11 +412,16 @@ def test_unit_syscall_filter_allows_what_hookd_calls(redis_server, pg_server):
             st.wait(10)
         sink.close()
         log.close()
-    used = set()
+    used, families = set(), set()
     for line in open(trace):
+        families |= set(re.findall(r"\bsocket(?:pair)?\((AF_[A-Z0-9]+)", line))
         m = re.match(r"\d+\s+(?:<\.\.\. )?([a-z_0-9]+)[( ]", line)
         if m and not line.split(None, 1)[1].startswith("+++"):
             used.add(m.group(1))
     assert {"accept4", "sendto", "rt_sigsuspend", "setitimer"} <= used, used
     used.discard("execve")      # strace's own start of hookd
     assert not sorted(used - allowed), "system calls the unit would refuse"
+    # And RestrictAddressFamilies= lets every socket it opened through.
+    unit = open(UNIT).read()
+    restrict = re.search(r"^RestrictAddressFamilies=(.*)$", unit, re.M).group(1).split()
+    assert "AF_INET" in families and families <= set(restrict), families

@@ -11,6 +11,7 @@
  * the protocol).  Signals: TERM/INT graceful stop, QUIT fast stop, HUP
  * reload, USR1 reopen logs (passed on to the children), CHLD reap.
  * In shm it owns the header and slot identities; slot 0 is its own.
+ * Under systemd it reports readiness, reloads and stops (notify.c).
  *
  * The mechanics of the children (fork, reap, respawn throttle, watchdog,
  * signalling a generation) are in proc.c, which shares the state in

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <stdbool.h>
 
+#include "version.h"	/* HK_VERSION */
+
 #define HK_OK      0
 #define HK_ERROR  -1
 #define HK_AGAIN  -2
@@ -20,8 +22,6 @@
 #define HK_MIN(a, b)    ((a) < (b) ? (a) : (b))
 #define HK_MAX(a, b)    ((a) > (b) ? (a) : (b))
 #define HK_UNUSED(x)    ((void)(x))
-
-#define HK_VERSION      "0.1.0"
 
 /* Exit status of a child that must not be respawned (nginx's convention). */
 #define HK_EXIT_FATAL_CONFIG  2

@@ -203,6 +203,29 @@ def test_metrics_pass_promtool_and_carry_the_alert_gauges(hookd_factory, redis_s
         r.stdout + r.stderr
 
 
+def test_an_open_breaker_is_a_redis_key_and_a_gauge(hookd_factory, redis_server, sinks):
+    """A destination that fails 5 times in a row opens its breaker: the
+    delivery worker sets <prefix>breaker:<name> for the open time, and the
+    gauge reads 1."""
+    failing, healthy = sinks(), sinks()
+    failing.answer(500)
+    h = hookd_factory(destinations=dest("ok", failing.url) + ",\n" + dest("gone", healthy.url),
+                      delivery={"retry_schedule": [1, 1], "jitter": 0.0, "timeout_ms": 3000})
+    assert post(h, 6) == [202] * 6
+    harness.wait_for(lambda: value(h, "hookd_destination_breaker_open", '{destination="ok"}') == 1,
+                     20, 0.2, what="the breaker of the failing destination to show open")
+    c = redis_server.client()
+    try:
+        until = int(c.get("hookd:breaker:ok"))
+        ttl = c.pttl("hookd:breaker:ok")
+    finally:
+        c.close()
+    assert 0 < ttl <= 30000, ttl
+    assert abs(until - (time.time() * 1000 + ttl)) < 5000, (until, ttl)
+    # The destination that answers keeps its breaker closed.
+    assert value(h, "hookd_destination_breaker_open", '{destination="gone"}') == 0
+
+
 # ---------------------------------------------------------------------------
 # A real Prometheus scraping a real hookd
 

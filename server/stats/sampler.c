@@ -35,7 +35,7 @@ hk_sampler_init(struct hk_sampler *s, struct event_base *base,
 	s->length = -1;
 	s->pending = -1;
 	s->oldest_age_s = -1;
-	/* One more than needed: calloc(0) may answer NULL. */
+	/* One more than needed: malloc(0) may answer NULL. */
 	s->breaker = malloc((size_t)conf->ndests + 1);
 	s->round_breaker = malloc((size_t)conf->ndests + 1);
 	if (s->breaker == NULL || s->round_breaker == NULL) {
@@ -110,7 +110,7 @@ hk_sampler_got(struct hk_sampler *s)
 		if (s->round_oldest_ms < 0)
 			s->oldest_age_s = s->round_pending == 0 ? 0 : -1;
 		else if ((uint64_t)s->round_oldest_ms * 1000u >= now_us)
-			s->oldest_age_s = 0;	/* another host's clock ahead */
+			s->oldest_age_s = 0;	/* Redis's clock ahead of ours */
 		else
 			s->oldest_age_s = (double)(now_us
 			    - (uint64_t)s->round_oldest_ms * 1000u) / 1e6;

@@ -478,13 +478,16 @@ def test_compose_monitoring_profile_is_wired():
                     mounts.append((v["source"], v["target"]))
             elif v.startswith("/"):  # docker-compose v1: "src:dst:mode"
                 mounts.append(tuple(v.split(":")[:2]))
-    assert len(mounts) == 4, mounts
+    assert len(mounts) == 5, mounts
     for src, _ in mounts:
         assert os.path.exists(src), src
     targets = dict((t, s) for s, t in mounts)
     assert targets["/etc/prometheus/prometheus.yml"] == SCRAPE_CONF
     assert targets["/etc/prometheus/hookd.rules.yml"] == RULES
     assert targets["/var/lib/grafana/dashboards/hookd.json"] == DASHBOARD
+    prov = os.path.join(REPO, "etc", "grafana", "provisioning")
+    assert targets["/etc/grafana/provisioning/datasources"] == os.path.join(prov, "datasources")
+    assert targets["/etc/grafana/provisioning/dashboards"] == os.path.join(prov, "dashboards")
     # The scrape config points at the hookd service's admin port.
     scrape = yaml.safe_load(open(SCRAPE_CONF))
     assert scrape["scrape_configs"][0]["static_configs"][0]["targets"] == ["hookd:9090"]

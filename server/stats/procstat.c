@@ -68,20 +68,20 @@ hk_procstat_read(int pid, const char *file, char *buf, size_t len)
 }
 
 /*
- * hk_procstat_stat - CPU and start time from /proc/<pid>/stat.  The
- * command name (field 2) is in parentheses and may hold spaces or
+ * hk_procstat_parse - CPU and start time from the text of /proc/<pid>/stat.
+ * The command name (field 2) is in parentheses and may hold spaces or
  * parentheses itself: the fields are counted from the last ')'.
  */
-static int
-hk_procstat_stat(const struct hk_procstat *p, int pid,
+int
+hk_procstat_parse(const struct hk_procstat *p, const char *stat,
     struct hk_procstat_proc *pr)
 {
-	char buf[1024], *s, *end;
+	const char *s;
+	char *end;
 	unsigned long long v, utime = 0, stime = 0, start = 0;
 	int field;
 
-	if (hk_procstat_read(pid, "stat", buf, sizeof(buf)) < 0
-	    || (s = strrchr(buf, ')')) == NULL)
+	if ((s = strrchr(stat, ')')) == NULL)
 		return HK_ERROR;
 	s++;
 	/* Field 3 (state) is a letter; 14 utime, 15 stime, 22 starttime. */
@@ -135,10 +135,11 @@ static int
 hk_procstat_one(const struct hk_procstat *p, int pid,
     struct hk_procstat_proc *pr)
 {
-	char buf[256];
+	char buf[1024];
 	unsigned long long size, resident;
 
-	if (hk_procstat_stat(p, pid, pr) != HK_OK
+	if (hk_procstat_read(pid, "stat", buf, sizeof(buf)) < 0
+	    || hk_procstat_parse(p, buf, pr) != HK_OK
 	    || hk_procstat_read(pid, "statm", buf, sizeof(buf)) < 0
 	    || sscanf(buf, "%llu %llu", &size, &resident) != 2)
 		return HK_ERROR;

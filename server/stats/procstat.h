@@ -39,6 +39,9 @@ struct hk_procstat {
 void hk_procstat_init(struct hk_procstat *p, const struct hk_segment *seg);
 /* Call once a second: a round every HK_PROCSTAT_PERIOD_MS. */
 void hk_procstat_tick(struct hk_procstat *p);
+/* CPU time and start time from the text of /proc/<pid>/stat into pr. */
+int  hk_procstat_parse(const struct hk_procstat *p, const char *stat,
+    struct hk_procstat_proc *pr);
 /* The figures of slot i's current process, or NULL. */
 const struct hk_procstat_proc *hk_procstat_get(const struct hk_procstat *p,
     unsigned i);

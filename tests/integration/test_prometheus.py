@@ -436,9 +436,7 @@ def test_prometheus_scrapes_hookd_every_expression_has_data_and_redis_alert_fire
         exprs = [("rule " + n, with_bool(e)) for n, e in rule_exprs()] + dashboard_exprs()
         assert len(exprs) > 40
 
-        def missing():
-            return [(n, e) for n, e in exprs if not prom.query(e)]
-        left = missing()
+        left = [(n, e) for n, e in exprs if not prom.query(e)]
         deadline = time.monotonic() + 30
         while left and time.monotonic() < deadline:
             time.sleep(1)

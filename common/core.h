@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <stdbool.h>
 
+#include "version.h"	/* HK_VERSION */
+
 #define HK_OK      0
 #define HK_ERROR  -1
 #define HK_AGAIN  -2
@@ -21,7 +23,7 @@
 #define HK_MAX(a, b)    ((a) > (b) ? (a) : (b))
 #define HK_UNUSED(x)    ((void)(x))
 
-#include "version.h"	/* HK_VERSION, HK_COMMIT */
+#include "version.h"	/* HK_VERSION, hk_version_commit */
 
 /* Exit status of a child that must not be respawned (nginx's convention). */
 #define HK_EXIT_FATAL_CONFIG  2

@@ -13,8 +13,8 @@ libevent-dev libhiredis-dev libpq-dev libconfig-dev libcurl4-openssl-dev
 libssl-dev libjansson-dev
 redis-server postgresql postgresql-contrib
 python3 python3-pytest python3-redis python3-psycopg2 python3-requests
-python3-prometheus-client openssl curl procps iproute2 docker-compose
-systemd man-db groff-base strace"
+python3-prometheus-client python3-yaml prometheus openssl curl procps iproute2
+docker-compose systemd man-db groff-base strace"
 case ${1:-} in
 "") ;;
 fuzz) PKGS="$PKGS clang libclang-rt-14-dev" ;;

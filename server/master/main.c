@@ -29,7 +29,7 @@ hk_main_usage(FILE *fp)
 static void
 hk_main_version(void)
 {
-	printf("hookd %s (commit %s)\n", HK_VERSION, HK_COMMIT);
+	printf("hookd %s (commit %s)\n", HK_VERSION, hk_version_commit);
 }
 
 int

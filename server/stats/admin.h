@@ -23,6 +23,7 @@
 #include "config.h"
 #include "httpconn.h"
 #include "pgsampler.h"
+#include "procstat.h"
 #include "sampler.h"
 #include "segment.h"
 #include "snapshot.h"
@@ -36,6 +37,7 @@ struct hk_admin {
 	struct hk_aggr       *aggr;
 	struct hk_sampler    *sampler;
 	struct hk_pgsampler  *pgsampler;
+	struct hk_procstat   *procstat;
 	const struct hk_snapshot *snap;	/* the last one published */
 	const uint64_t       *missed;	/* per slot, since start or reset */
 	void                (*reset)(void);

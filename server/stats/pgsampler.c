@@ -39,6 +39,23 @@ static const char hk_pgsampler_queue_sql[] =
     "    AND next_attempt_at < now() - interval '1 minute'),"
     "  (SELECT count(*) FROM inbox)";
 
+/* Destinations switched off: after a 410, or by an operator. */
+static const char hk_pgsampler_disabled_sql[] =
+    "SELECT destination FROM destination_state WHERE disabled";
+
+/* hk_pgsampler_disabled - mark the configured destinations the result names. */
+static void
+hk_pgsampler_disabled(struct hk_pgsampler *s, const PGresult *res)
+{
+	for (int d = 0; d < s->conf->ndests; d++) {
+		s->disabled[d] = 0;
+		for (int r = 0; r < PQntuples(res); r++)
+			if (strcmp(PQgetvalue(res, r, 0),
+			    s->conf->dests[d].name) == 0)
+				s->disabled[d] = 1;
+	}
+}
+
 static void
 hk_pgsampler_result(void *arg, PGresult *res)
 {
@@ -65,7 +82,8 @@ hk_pgsampler_result(void *arg, PGresult *res)
 		s->dead = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 		s->overdue = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 		s->inbox = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
-	}
+	} else if (step == 4)
+		hk_pgsampler_disabled(s, res);
 	PQclear(res);
 }
 
@@ -113,6 +131,11 @@ hk_pgsampler_init(struct hk_pgsampler *s, struct event_base *base,
     const struct hk_conf *conf)
 {
 	memset(s, 0, sizeof(*s));
+	s->conf = conf;
+	/* One more than needed: malloc(0) may answer NULL. */
+	if ((s->disabled = malloc((size_t)conf->ndests + 1)) == NULL)
+		return HK_ERROR;
+	memset(s->disabled, -1, (size_t)conf->ndests + 1);
 	s->up = -1;
 	s->oldest_s = -1;
 	s->kept_days = -1;
@@ -149,6 +172,8 @@ hk_pgsampler_tick(struct hk_pgsampler *s)
 	    vals, NULL, NULL) != HK_OK
 	    || hk_pgconn_send_params(&s->pg, hk_pgsampler_queue_sql, 0, NULL,
 	    NULL, NULL, NULL) != HK_OK
+	    || hk_pgconn_send_params(&s->pg, hk_pgsampler_disabled_sql, 0,
+	    NULL, NULL, NULL, NULL) != HK_OK
 	    || hk_pgconn_sync(&s->pg) != HK_OK)
 		return;
 	s->busy = 1;
@@ -158,4 +183,6 @@ void
 hk_pgsampler_free(struct hk_pgsampler *s)
 {
 	hk_pgconn_close(&s->pg);
+	free(s->disabled);
+	s->disabled = NULL;
 }

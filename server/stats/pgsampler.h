@@ -3,12 +3,13 @@
  * answers, the bytes each table holds (all its partitions, indexes and
  * TOAST), the oldest event kept, the day partitions retention keeps past
  * their time for deliveries still pending, and what alerts watch: dead
- * deliveries, deliveries overdue by more than a minute, inbox rows; every
+ * deliveries, deliveries overdue by more than a minute, inbox rows, the
+ * destinations disabled in destination_state; every
  * HK_PGSAMPLER_PERIOD_MS, so that /metrics costs PostgreSQL nothing per
  * scrape and the workers nothing at all.
  *
  * One nonblocking connection (pgconn.c) on the stats process's loop; a
- * round is one pipeline of four statements and a Sync.  PostgreSQL down
+ * round is one pipeline of five statements and a Sync.  PostgreSQL down
  * is a state to report, not an error: up reads 0, the figures keep the
  * last values they had.
  */
@@ -28,6 +29,7 @@ struct event_base;
 
 struct hk_pgsampler {
 	struct hk_pgconn pg;
+	const struct hk_conf *conf;
 	int      retention_days;
 	int      busy;			/* a round is out */
 	int      step;			/* its next result */
@@ -42,6 +44,7 @@ struct hk_pgsampler {
 	int64_t  dead;			/* dead deliveries (the DLQ) */
 	int64_t  overdue;		/* due for more than a minute */
 	int64_t  inbox;			/* rows waiting for Redis */
+	int8_t  *disabled;		/* per destination: 1, 0, -1 unknown */
 	uint64_t sampled_us;
 };
 

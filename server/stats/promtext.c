@@ -25,7 +25,9 @@
 #include "clock.h"
 #include "core.h"
 #include "histogram.h"
+#include "procstat.h"
 #include "promtext.h"
+#include "version.h"
 
 /* A metrics writer: Prometheus text, or the same samples as JSON. */
 struct hk_promtext {
@@ -353,6 +355,59 @@ hk_promtext_processes(const struct hk_admin *a, struct hk_promtext *p)
 	}
 }
 
+/* hk_promtext_proc_figure - figure f of a process's /proc sample. */
+static double
+hk_promtext_proc_figure(const struct hk_procstat_proc *pr, unsigned f)
+{
+	switch (f) {
+	case 0:  return pr->cpu_s;
+	case 1:  return (double)pr->rss_bytes;
+	case 2:  return (double)pr->fds;
+	default: return pr->start_s;
+	}
+}
+
+/* hk_promtext_proc_costs - what each process costs, from procstat.c. */
+static void
+hk_promtext_proc_costs(const struct hk_admin *a, struct hk_promtext *p)
+{
+	static const struct {
+		const char *name, *type, *help;
+	} fams[4] = {
+		{ "hookd_process_cpu_seconds_total", "counter",
+		  "User and system CPU time the process used." },
+		{ "hookd_process_resident_memory_bytes", "gauge",
+		  "Resident memory of the process." },
+		{ "hookd_process_open_fds", "gauge",
+		  "File descriptors the process holds open." },
+		{ "hookd_process_start_time_seconds", "gauge",
+		  "When the process started, in seconds since the Unix "
+		  "epoch." },
+	};
+	const struct hk_procstat_proc *pr;
+	char idx[16];
+	unsigned f, i;
+
+	for (f = 0; f < 4; f++) {
+		hk_promtext_family(p, fams[f].name, fams[f].type, fams[f].help);
+		for (i = 0; i < HK_SHM_SLOTS; i++) {
+			const struct hk_shm_slot *s =
+			    hk_segment_slot(a->seg, i);
+			const char *labels[] = { "role",
+			    hk_segment_role_name(s->role), "index", idx, NULL };
+
+			if (!hk_promtext_proc_slot(a, i)
+			    || (pr = hk_procstat_get(a->procstat, i)) == NULL
+			    || (f == 2 && pr->fds < 0)
+			    || (f == 3 && pr->start_s < 0))
+				continue;
+			snprintf(idx, sizeof(idx), "%u", (unsigned)s->index);
+			hk_promtext_f64(p, fams[f].name, labels,
+			    hk_promtext_proc_figure(pr, f));
+		}
+	}
+}
+
 uint64_t
 hk_promtext_missed(const struct hk_admin *a)
 {
@@ -387,11 +442,11 @@ hk_promtext_storage(const struct hk_admin *a, struct hk_promtext *p)
 	    "unknown).");
 	hk_promtext_f64(p, "hookd_storage_oldest_event_timestamp_seconds", NULL,
 	    ps->oldest_s);
-	hk_promtext_family(p, "hookd_storage_days_kept", "gauge",
+	hk_promtext_family(p, "hookd_storage_partitions_kept", "gauge",
 	    "Day partitions past postgres.retention_days kept because "
 	    "deliveries in them are still pending or retrying; -1 when "
 	    "unknown.");
-	hk_promtext_f64(p, "hookd_storage_days_kept", NULL,
+	hk_promtext_f64(p, "hookd_storage_partitions_kept", NULL,
 	    (double)ps->kept_days);
 	hk_promtext_family(p, "hookd_dlq_deliveries", "gauge",
 	    "Deliveries given up (dead), as hookctl dlq lists them; -1 when "
@@ -408,6 +463,50 @@ hk_promtext_storage(const struct hk_admin *a, struct hk_promtext *p)
 	hk_promtext_f64(p, "hookd_inbox_rows", NULL, (double)ps->inbox);
 }
 
+/*
+ * hk_promtext_dests - per configured destination: breaker open (Redis,
+ * sampler.c) and disabled (destination_state, pgsampler.c); -1 while
+ * unknown.
+ */
+static void
+hk_promtext_dests(const struct hk_admin *a, struct hk_promtext *p)
+{
+	int d;
+
+	hk_promtext_family(p, "hookd_destination_breaker_open", "gauge",
+	    "1 while a delivery worker holds the destination's circuit "
+	    "breaker open, 0 when closed; -1 when unknown (Redis down).");
+	for (d = 0; d < a->conf->ndests; d++) {
+		const char *labels[] = { "destination", a->conf->dests[d].name,
+		    NULL };
+
+		hk_promtext_f64(p, "hookd_destination_breaker_open", labels,
+		    (double)a->sampler->breaker[d]);
+	}
+	hk_promtext_family(p, "hookd_destination_disabled", "gauge",
+	    "1 when the destination is disabled (after a 410 Gone, or by an "
+	    "operator), 0 when not; -1 when unknown.");
+	for (d = 0; d < a->conf->ndests; d++) {
+		const char *labels[] = { "destination", a->conf->dests[d].name,
+		    NULL };
+
+		hk_promtext_f64(p, "hookd_destination_disabled", labels,
+		    (double)a->pgsampler->disabled[d]);
+	}
+}
+
+/* hk_promtext_build_info - the version and commit, as labels of a 1. */
+static void
+hk_promtext_build_info(struct hk_promtext *p)
+{
+	const char *labels[] = { "version", HK_VERSION, "commit",
+	    hk_version_commit, NULL };
+
+	hk_promtext_family(p, "hookd_build_info", "gauge",
+	    "Always 1; the labels say which hookd this is.");
+	hk_promtext_u64(p, "hookd_build_info", labels, 1);
+}
+
 void
 hk_promtext_metrics(const struct hk_admin *a, struct evbuffer *b, int json)
 {
@@ -416,6 +515,7 @@ hk_promtext_metrics(const struct hk_admin *a, struct evbuffer *b, int json)
 
 	if (p->json)
 		evbuffer_add_printf(p->b, "{\"metrics\":[");
+	hk_promtext_build_info(p);
 	hk_promtext_by_status(a, p, HK_REC_INGEST,
 	    "hookd_ingest_requests_total",
 	    "Ingest requests answered, by source and HTTP status.");
@@ -458,8 +558,15 @@ hk_promtext_metrics(const struct hk_admin *a, struct evbuffer *b, int json)
 	    "Entries delivered to the group but not acknowledged; -1 when "
 	    "unknown.");
 	hk_promtext_f64(p, "hookd_stream_pending", NULL, (double)rs->pending);
+	hk_promtext_family(p, "hookd_stream_oldest_pending_age_seconds",
+	    "gauge", "Age of the oldest entry delivered to the group but not "
+	    "acknowledged (0: none pending; -1: unknown).");
+	hk_promtext_f64(p, "hookd_stream_oldest_pending_age_seconds", NULL,
+	    rs->oldest_age_s);
 	hk_promtext_storage(a, p);
+	hk_promtext_dests(a, p);
 	hk_promtext_processes(a, p);
+	hk_promtext_proc_costs(a, p);
 	hk_promtext_family(p, "hookd_stats_uptime_seconds", "gauge",
 	    "Time since the statistics started or were reset.");
 	hk_promtext_f64(p, "hookd_stats_uptime_seconds", NULL,

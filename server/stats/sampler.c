@@ -30,9 +30,20 @@ hk_sampler_init(struct hk_sampler *s, struct event_base *base,
 {
 	memset(s, 0, sizeof(*s));
 	s->base = base;
+	s->conf = conf;
 	s->up = -1;
 	s->length = -1;
 	s->pending = -1;
+	s->oldest_age_s = -1;
+	/* One more than needed: malloc(0) may answer NULL. */
+	s->breaker = malloc((size_t)conf->ndests + 1);
+	s->round_breaker = malloc((size_t)conf->ndests + 1);
+	if (s->breaker == NULL || s->round_breaker == NULL) {
+		free(s->breaker);
+		free(s->round_breaker);
+		return HK_ERROR;
+	}
+	memset(s->breaker, -1, (size_t)conf->ndests + 1);
 	snprintf(s->key, sizeof(s->key), "%sevents", conf->redis.prefix);
 	if (hk_redisurl_parse(conf->redis.url, &s->url) != HK_OK) {
 		hk_log_error("stats: cannot read the Redis URL; the queue "
@@ -52,6 +63,8 @@ hk_sampler_down(struct hk_sampler *s, const char *why)
 	s->up = 0;
 	s->length = -1;
 	s->pending = -1;
+	s->oldest_age_s = -1;
+	memset(s->breaker, -1, (size_t)s->conf->ndests);
 	s->waiting = 0;
 }
 
@@ -80,18 +93,29 @@ hk_sampler_disconnected(const redisAsyncContext *ac, int status)
 		hk_sampler_down(s, ac->errstr[0] ? ac->errstr : "disconnected");
 }
 
-/* hk_sampler_got - one reply of the round arrived; publish when both have. */
+/* hk_sampler_got - one reply of the round arrived; publish when all have. */
 static void
 hk_sampler_got(struct hk_sampler *s)
 {
+	uint64_t now_us;
+
 	if (s->waiting > 0 && --s->waiting == 0) {
 		/* up is -1 before the first answer: only a recovery is news. */
 		if (s->up == 0)
 			hk_log_info("stats: Redis answers again");
+		now_us = hk_clock_real_us();
 		s->up = 1;
 		s->length = s->round_length;
 		s->pending = s->round_pending;
-		s->sampled_us = hk_clock_real_us();
+		if (s->round_oldest_ms < 0)
+			s->oldest_age_s = s->round_pending == 0 ? 0 : -1;
+		else if ((uint64_t)s->round_oldest_ms * 1000u >= now_us)
+			s->oldest_age_s = 0;	/* Redis's clock ahead of ours */
+		else
+			s->oldest_age_s = (double)(now_us
+			    - (uint64_t)s->round_oldest_ms * 1000u) / 1e6;
+		memcpy(s->breaker, s->round_breaker, (size_t)s->conf->ndests);
+		s->sampled_us = now_us;
 	}
 }
 
@@ -121,13 +145,38 @@ hk_sampler_xpending_cb(redisAsyncContext *ac, void *r, void *arg)
 		return;
 	}
 	if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1
-	    && reply->element[0]->type == REDIS_REPLY_INTEGER)
+	    && reply->element[0]->type == REDIS_REPLY_INTEGER) {
 		s->round_pending = (int64_t)reply->element[0]->integer;
-	else if (reply->type == REDIS_REPLY_ERROR
+		/* The smallest pending id, "<ms>-<seq>": XADD * made it. */
+		if (reply->elements >= 2
+		    && reply->element[1]->type == REDIS_REPLY_STRING)
+			s->round_oldest_ms = strtoll(reply->element[1]->str,
+			    NULL, 10);
+	} else if (reply->type == REDIS_REPLY_ERROR
 	    && strncmp(reply->str, "NOGROUP", 7) == 0)
 		s->round_pending = 0;	/* no group yet: none pending */
 	else
 		s->round_pending = -1;
+	hk_sampler_got(s);
+}
+
+/* hk_sampler_breaker_cb - EXISTS <prefix>breaker:<destination>. */
+static void
+hk_sampler_breaker_cb(redisAsyncContext *ac, void *r, void *arg)
+{
+	struct hk_sampler *s = arg;
+	redisReply *reply = r;
+	int d;
+
+	if (reply == NULL) {
+		hk_sampler_down(s, "connection lost");
+		return;
+	}
+	/* The replies come in the order sent: the first is destination 0. */
+	d = s->round_dest++;
+	if (d >= 0 && d < s->conf->ndests)
+		s->round_breaker[d] = reply->type == REDIS_REPLY_INTEGER
+		    ? reply->integer > 0 : -1;
 	hk_sampler_got(s);
 }
 
@@ -203,7 +252,9 @@ hk_sampler_tick(struct hk_sampler *s)
 		return;
 	s->round_length = -1;
 	s->round_pending = -1;
-	s->waiting = 2;
+	s->round_oldest_ms = -1;
+	s->round_dest = 0;
+	s->waiting = 2 + s->conf->ndests;
 	s->sent_ns = now;
 	if (redisAsyncCommand(s->ac, hk_sampler_xlen_cb, s, "XLEN %s",
 	    s->key) != REDIS_OK
@@ -211,6 +262,18 @@ hk_sampler_tick(struct hk_sampler *s)
 	    "XPENDING %s delivery", s->key) != REDIS_OK) {
 		/* The context is disconnecting; the next tick starts over. */
 		s->waiting = 0;
+		return;
+	}
+	for (int d = 0; d < s->conf->ndests; d++) {
+		const char *name = s->conf->dests[d].name;
+
+		s->round_breaker[d] = -1;
+		if (redisAsyncCommand(s->ac, hk_sampler_breaker_cb, s,
+		    "EXISTS %sbreaker:%b", s->conf->redis.prefix, name,
+		    strlen(name)) != REDIS_OK) {
+			s->waiting = 0;
+			return;
+		}
 	}
 }
 
@@ -223,4 +286,7 @@ hk_sampler_free(struct hk_sampler *s)
 	s->closing = 1;
 	if (ac != NULL)
 		redisAsyncFree(ac);
+	free(s->breaker);
+	free(s->round_breaker);
+	s->breaker = s->round_breaker = NULL;
 }

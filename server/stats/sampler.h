@@ -1,7 +1,14 @@
 /*
- * sampler.h - the stats process's look at the Redis queue: the stream's
- * length (XLEN <prefix>events) and the entries delivered but not yet
- * acknowledged (XPENDING <prefix>events delivery), once a second.
+ * sampler.h - the stats process's look at Redis, once a second: the
+ * stream's length (XLEN <prefix>events), the entries delivered but not yet
+ * acknowledged and the age of the oldest of them (the XPENDING summary of
+ * the group delivery: its smallest id carries the millisecond the entry
+ * was added), and which destinations have their circuit breaker open.
+ *
+ * A delivery worker whose breaker for destination D opens sets
+ * <prefix>breaker:D with an expiry at the end of the open time (SET ... PX)
+ * and deletes it when a probe closes the breaker, so the key exists exactly
+ * while the breaker is open: one EXISTS per configured destination reads it.
  *
  * One hiredis async connection on the stats process's event loop.  Redis
  * being down, slow or restarted is an expected state here, not an error:
@@ -27,17 +34,23 @@ struct hk_sampler {
 	struct event_base        *base;
 	struct redisAsyncContext *ac;
 	struct hk_redisurl url;
+	const struct hk_conf *conf;
 	char     key[256];		/* <prefix>events */
 	int      waiting;		/* replies outstanding in this round */
 	int      closing;		/* hk_sampler_free: failures are ours */
 	uint64_t sent_ns;
 	int64_t  round_length;
 	int64_t  round_pending;
+	int64_t  round_oldest_ms;
+	int8_t  *round_breaker;		/* per configured destination */
+	int      round_dest;		/* the next EXISTS reply's destination */
 
 	/* Results, read by the stats process. */
 	int      up;			/* 1 up, 0 down, -1 not known yet */
 	int64_t  length;		/* -1 unknown */
 	int64_t  pending;		/* -1 unknown */
+	double   oldest_age_s;		/* oldest pending entry; 0 none; -1 unknown */
+	int8_t  *breaker;		/* per destination: 1 open, 0 closed, -1 unknown */
 	uint64_t sampled_us;		/* wall clock of the last full answer */
 };
 

@@ -4,7 +4,8 @@
  *
  * Peers: the master (signals, slot), every process's ring (read only),
  * Redis (a sample of the queue depth each second, sampler.c), PostgreSQL
- * (storage figures every 10 s, pgsampler.c), hookctl
+ * (storage figures every 10 s, pgsampler.c), /proc (each child's CPU,
+ * memory and descriptors every 5 s, procstat.c), hookctl
  * (through the snapshot), HTTP clients of the admin port (admin.c).
  * Signals: TERM and QUIT stop it at once; it holds nothing that needs
  * draining.  In shm it owns its slot (heartbeat) and the snapshot region.
@@ -32,6 +33,7 @@
 #include "log.h"
 #include "ring.h"
 #include "pgsampler.h"
+#include "procstat.h"
 #include "sampler.h"
 #include "snapshot.h"
 
@@ -49,6 +51,7 @@ static struct {
 	struct hk_aggr        aggr;
 	struct hk_sampler     sampler;
 	struct hk_pgsampler   pgsampler;
+	struct hk_procstat    procstat;
 	struct hk_admin       admin;
 	struct hk_snapshot   *snap;	/* built here, then published */
 	uint64_t              publishes;
@@ -81,16 +84,20 @@ hk_stats_main(struct hk_child *c)
 	for (unsigned i = 0; i < HK_SHM_SLOTS; i++)
 		hk_ring_reader_init(&hk_stats.rd[i],
 		    &hk_segment_slot(c->seg, i)->ring, 1);
-	hk_sampler_init(&hk_stats.sampler, hk_stats.base, c->conf);
+	if (hk_sampler_init(&hk_stats.sampler, hk_stats.base, c->conf)
+	    != HK_OK)
+		hk_fatalx("out of memory for the Redis sampler");
 	if (hk_pgsampler_init(&hk_stats.pgsampler, hk_stats.base, c->conf)
 	    != HK_OK)
 		hk_fatalx("cannot set up the PostgreSQL sampler");
+	hk_procstat_init(&hk_stats.procstat, c->seg);
 
 	hk_stats.admin.conf = c->conf;
 	hk_stats.admin.seg = c->seg;
 	hk_stats.admin.aggr = &hk_stats.aggr;
 	hk_stats.admin.sampler = &hk_stats.sampler;
 	hk_stats.admin.pgsampler = &hk_stats.pgsampler;
+	hk_stats.admin.procstat = &hk_stats.procstat;
 	hk_stats.admin.snap = hk_stats.snap;
 	hk_stats.admin.missed = hk_stats.missed;
 	hk_stats.admin.reset = hk_stats_reset;
@@ -196,6 +203,7 @@ hk_stats_drain_cb(evutil_socket_t fd, short what, void *arg)
 	if (hk_stats.sampled_sec1 != now_sec + 1) {
 		hk_sampler_tick(&hk_stats.sampler);
 		hk_pgsampler_tick(&hk_stats.pgsampler);
+		hk_procstat_tick(&hk_stats.procstat);
 		hk_stats.sampled_sec1 = now_sec + 1;
 	}
 	hk_stats_publish(now_sec);

@@ -465,7 +465,7 @@ def test_storage_gauges(hookd_factory, pg_server):
     assert all(v > 0 for v in by_table.values()), by_table
     oldest = f["hookd_storage_oldest_event_timestamp_seconds"].samples[0].value
     assert before - 5 <= oldest <= time.time() + 1, (before, oldest)
-    assert f["hookd_storage_days_kept"].samples[0].value == 0
+    assert f["hookd_storage_partitions_kept"].samples[0].value == 0
 
 
 def _count(conn, sql):

@@ -76,6 +76,37 @@ hk_delivery_check_urls(const struct hk_conf *conf)
 }
 
 
+/*
+ * hk_delivery_breaker - publish a breaker change to Redis: SET with an
+ * expiry at the end of the open time, DEL when a probe closes it.  A
+ * command lost while Redis is down costs nothing lasting: the key expires
+ * when the open time ends.
+ */
+static void
+hk_delivery_breaker(int d, uint64_t open_until_ms)
+{
+	const struct hk_conf *conf = hk_delivery.child->conf;
+	uint64_t now_ms = hk_clock_real_us() / 1000u;
+	char key[512], until[24], px[24];
+	const char *argv[5] = { "SET", key, until, "PX", px };
+	size_t lens[5];
+
+	snprintf(key, sizeof(key), "%sbreaker:%s", conf->redis.prefix,
+	    conf->dests[d].name);
+	snprintf(until, sizeof(until), "%llu",
+	    (unsigned long long)open_until_ms);
+	snprintf(px, sizeof(px), "%llu", (unsigned long long)
+	    (open_until_ms > now_ms ? open_until_ms - now_ms : 1));
+	for (int i = 0; i < 5; i++)
+		lens[i] = strlen(argv[i]);
+	if (open_until_ms == 0) {
+		argv[0] = "DEL";
+		lens[0] = 3;
+	}
+	(void)hk_dlredis_cmd(&hk_delivery.cmd, NULL, NULL,
+	    open_until_ms == 0 ? 2 : 5, argv, lens);
+}
+
 static int
 hk_delivery_setup(struct hk_child *c)
 {
@@ -95,6 +126,7 @@ hk_delivery_setup(struct hk_child *c)
 	    hk_delivery.stream) != HK_OK)
 		return HK_ERROR;
 	hk_dlretain_init(conf);
+	hk_dispatch.breaker = hk_delivery_breaker;
 	return HK_OK;
 }
 

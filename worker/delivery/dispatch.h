@@ -86,6 +86,12 @@ struct hk_dl_event {
 
 /* ok: every first outcome is committed; 0: leave the entry pending. */
 typedef void (*hk_dispatch_done_fn)(struct hk_dl_event *ev, int ok);
+/*
+ * Destination d's breaker opened until open_until_ms (Unix time, ms), or
+ * closed (0): the worker tells Redis, where <prefix>breaker:<name> exists
+ * exactly while the breaker is open (the stats process reads it).
+ */
+typedef void (*hk_dispatch_breaker_fn)(int d, uint64_t open_until_ms);
 
 /* One delivery attempt of one event to one destination. */
 struct hk_dl_job {
@@ -126,6 +132,7 @@ struct hk_dispatch_state {
 	const struct hk_conf *conf;
 	struct event_base    *base;
 	hk_dispatch_done_fn   done;
+	hk_dispatch_breaker_fn breaker;	/* NULL: nobody to tell */
 	struct hk_dispatch_dest *dests;
 	uint64_t  lease_us;
 	int       cap;			/* deliveries in memory, at most */

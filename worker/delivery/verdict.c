@@ -235,9 +235,12 @@ hk_verdict_breaker(struct hk_dl_job *j)
 	if (j->probe)
 		dd->probing = 0;
 	if (!j->failed) {
-		if (dd->open_until_ns != 0)
+		if (dd->open_until_ns != 0) {
 			hk_log_info("delivery: destination %s answers again; "
 			    "circuit closed", name);
+			if (hk_dispatch.breaker != NULL)
+				hk_dispatch.breaker(j->dest, 0);
+		}
 		dd->fails = 0;
 		dd->open_until_ns = 0;
 		return;
@@ -251,6 +254,9 @@ hk_verdict_breaker(struct hk_dl_job *j)
 			    HK_DISPATCH_OPEN_S);
 		dd->open_until_ns = hk_clock_mono_ns()
 		    + (uint64_t)HK_DISPATCH_OPEN_S * 1000000000u;
+		if (hk_dispatch.breaker != NULL)
+			hk_dispatch.breaker(j->dest, hk_clock_real_us() / 1000u
+			    + (uint64_t)HK_DISPATCH_OPEN_S * 1000u);
 	}
 }
 

@@ -20,6 +20,7 @@
 #include "admin.h"
 #include "clock.h"
 #include "core.h"
+#include "dashboard.h"
 #include "httpconn.h"
 #include "log.h"
 #include "promtext.h"
@@ -216,7 +217,7 @@ static void
 hk_admin_route(struct hk_admin *a, struct hk_httpconn *c, struct evbuffer *b)
 {
 	int method = c->req.method;
-	int get = method == HK_HTTP_GET || method == HK_HTTP_HEAD;
+	int get = method == HK_HTTP_GET || method == HK_HTTP_HEAD, dash;
 	char path[256];
 	const char *query;
 	size_t n;
@@ -229,6 +230,18 @@ hk_admin_route(struct hk_admin *a, struct hk_httpconn *c, struct evbuffer *b)
 		if (method != HK_HTTP_POST)
 			goto method;
 		hk_admin_post_reset(a, c, b);
+		return;
+	}
+	if ((dash = hk_dashboard_route(path)) != HK_DASHBOARD_NONE) {
+		if (!get)
+			goto method;
+		/* The figures are as read-only as /stats: open while no token
+		 * is set, behind it once one is. */
+		if (dash == HK_DASHBOARD_DATA && a->conf->admin.token != NULL
+		    && a->conf->admin.token[0] != '\0'
+		    && !hk_admin_authorized(a, c, b))
+			return;
+		hk_dashboard_get(a, c, b, path, query);
 		return;
 	}
 	if (strcmp(path, "/metrics") != 0 && strcmp(path, "/stats") != 0

@@ -9,6 +9,8 @@
  *   GET  /health             {"status":"ok"}
  *   GET  /health/detailed    processes, heartbeats, Redis, ring misses
  *   POST /stats/reset        forget all statistics; needs the admin token
+ *   GET  /, /dashboard       the live dashboard page (dashboard.h); its
+ *                            figures need the token when one is set
  *
  * Anything that changes state needs "Authorization: Bearer <admin.token>":
  * 401 without it or with a wrong one, 403 when admin.token is empty (such

@@ -14,7 +14,8 @@ libssl-dev libjansson-dev
 redis-server postgresql postgresql-contrib
 python3 python3-pytest python3-redis python3-psycopg2 python3-requests
 python3-prometheus-client python3-yaml prometheus openssl curl procps iproute2
-docker-compose systemd man-db groff-base strace"
+docker-compose systemd man-db groff-base strace
+libjs-chart.js chromium chromium-driver python3-selenium python3-pil"
 case ${1:-} in
 "") ;;
 fuzz) PKGS="$PKGS clang libclang-rt-14-dev" ;;

@@ -37,7 +37,7 @@ WORKDIR /src
 # Only what the two binaries are built from, so that an edit of the README
 # or the tests does not rebuild the image.
 COPY GNUmakefile ./
-COPY scripts/embed-sql.sh scripts/
+COPY scripts/embed-sql.sh scripts/embed-dashboard.sh scripts/
 COPY sql/ sql/
 COPY common/ common/
 COPY shm/ shm/
@@ -49,11 +49,12 @@ RUN make -j"$(nproc)" bin/hookd bin/hookctl && ./bin/hookd -v
 FROM ${DEBIAN_IMAGE}
 ARG DEBIAN_FRONTEND=noninteractive
 # The libraries hookd and hookctl link, CA certificates for https
-# destinations, curl for the HEALTHCHECK and tini to be process 1.
+# destinations, curl for the HEALTHCHECK, tini to be process 1 and Chart.js
+# for the admin port's dashboard.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
         libevent-2.1-7 libhiredis0.14 libpq5 libconfig9 libcurl4 libssl3 \
-        libjansson4 ca-certificates curl tini \
+        libjansson4 ca-certificates curl tini libjs-chart.js \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system hookd \
  && useradd --system --gid hookd --home-dir /nonexistent --no-create-home \

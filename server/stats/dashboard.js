@@ -106,7 +106,9 @@
 
 	/* --- charts --------------------------------------------------------- */
 
-	function lineChart(canvas, datasets, ytitle) {
+	/* Latencies span microseconds to seconds: their axis is logarithmic,
+	 * so p50 stays readable beside a p99 a hundred times larger. */
+	function lineChart(canvas, datasets, ytitle, log) {
 		return new window.Chart($(canvas), {
 			type: "line",
 			data: {
@@ -132,7 +134,10 @@
 						type: "linear",
 						ticks: { callback: clock, maxTicksLimit: 6 },
 					},
-					y: {
+					y: log ? {
+						type: "logarithmic",
+						title: { display: true, text: ytitle },
+					} : {
 						beginAtZero: true,
 						title: { display: true, text: ytitle },
 					},
@@ -162,12 +167,12 @@
 				{ label: "p50", color: COLORS.p50 },
 				{ label: "p90", color: COLORS.p90 },
 				{ label: "p99", color: COLORS.p99 },
-			], "ms"),
+			], "ms", true),
 			delivery: lineChart("chart-delivery", [
 				{ label: "p50", color: COLORS.p50 },
 				{ label: "p90", color: COLORS.p90 },
 				{ label: "p99", color: COLORS.p99 },
-			], "ms"),
+			], "ms", true),
 		};
 	}
 
@@ -178,7 +183,9 @@
 	function percentileSeries(kind, k) {
 		const sel = $("stage-" + kind);
 		const i = sel.selectedIndex < 0 ? 0 : sel.selectedIndex;
-		return series((p) => (p[kind].p[i] ? p[kind].p[i][k] : null));
+		/* 0 has no place on a logarithmic axis: a gap instead. */
+		return series((p) => (p[kind].p[i] && p[kind].p[i][k] > 0
+		    ? p[kind].p[i][k] : null));
 	}
 
 	function drawCharts() {

@@ -327,6 +327,20 @@ def test_dashboard_in_chromium_agrees_with_stats(hookd_factory, sink, browser):
     for path in ("/", "/dashboard", "/dashboard/dashboard.js", "/dashboard/chart.js"):
         assert admin(h, path).status_code == 200, path
 
+    # Without Chart.js (libjs-chart.js not installed: here the browser is
+    # kept from loading it) the page says so and still shows its tables.
+    d.execute_cdp_cmd("Network.enable", {})
+    d.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/dashboard/chart.js"]})
+    d.get(h.admin_url + "/dashboard")
+    harness.wait_for(lambda: d.find_element(By.ID, "main").is_displayed(), 20, 0.1,
+                     what="the figures, still logged in (sessionStorage)")
+    assert d.find_element(By.ID, "nocharts").is_displayed()
+    assert d.execute_script("return typeof Chart;") == "undefined"
+    want = str(stats(h)["ingest"]["sources"]["test"]["requests"])
+    harness.wait_for(lambda: d.execute_script(
+        "return document.querySelector('#sources tbody tr').cells[5].textContent;") == want,
+        10, 0.2, what="the sources table without charts")
+
 
 def test_dashboard_data_without_a_token(hookd_factory):
     """No admin.token: the figures are as open as /stats (read-only); the

@@ -104,6 +104,7 @@ hk_dashboard_read(const char *file, struct evbuffer *b)
 static void
 hk_dashboard_get_chartjs(struct hk_httpconn *c, struct evbuffer *b)
 {
+	static int warned;	/* once: a page reload is no news */
 	const char *body;
 	size_t i;
 	int err = ENOENT;
@@ -112,10 +113,12 @@ hk_dashboard_get_chartjs(struct hk_httpconn *c, struct evbuffer *b)
 		if ((err = hk_dashboard_read(hk_dashboard_chartjs[i], b)) == 0)
 			break;
 	if (err != 0) {
-		hk_log_warn("admin: cannot serve Chart.js from %s: %s; the "
-		    "dashboard shows its tables without charts (Debian "
-		    "package libjs-chart.js)", hk_dashboard_chartjs[0],
-		    strerror(err));
+		if (!warned)
+			hk_log_warn("admin: cannot serve Chart.js from %s: "
+			    "%s; the dashboard shows its tables without "
+			    "charts (Debian package libjs-chart.js)",
+			    hk_dashboard_chartjs[0], strerror(err));
+		warned = 1;
 		hk_httpconn_error(c, 404, "not_found", "Chart.js is not "
 		    "installed: the charts need Debian's libjs-chart.js",
 		    hk_dashboard_headers);

@@ -183,8 +183,9 @@ hk_dashdata_backends(const struct hk_admin *a, struct evbuffer *b,
 	    hk_dashdata_age(rs->sampled_us, now_us));
 	evbuffer_add_printf(b, ",\"postgres\":{\"up\":%s,\"dlq\":%" PRId64
 	    ",\"overdue\":%" PRId64 ",\"inbox\":%" PRId64 ",\"oldest_event\":"
-	    "%.3f,\"days_kept\":%" PRId64 ",\"bytes\":{", hk_dashdata_up(ps->up),
-	    ps->dead, ps->overdue, ps->inbox, ps->oldest_s, ps->kept_days);
+	    "%.3f,\"days_kept\":%" PRId64 ",\"bytes\":{",
+	    hk_dashdata_up(ps->up), ps->dead, ps->overdue, ps->inbox,
+	    ps->oldest_s, ps->kept_days);
 	for (int t = 0; t < HK_PGSAMPLER_TABLES; t++)
 		evbuffer_add_printf(b, "%s\"%s\":%" PRId64, t ? "," : "",
 		    hk_pgsampler_tables[t], ps->bytes[t]);

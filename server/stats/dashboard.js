@@ -177,7 +177,7 @@
 	}
 
 	function series(get) {
-		return state.points.map((p) => ({ x: p.t, y: get(p) }));
+		return state.points.map((p) => ({ x: p.t, y: p.gap ? null : get(p) }));
 	}
 
 	function percentileSeries(kind, k) {
@@ -359,7 +359,12 @@
 		renderTables();
 		if (d.sec < state.since)
 			state.points = [];	/* another stats process's seconds */
-		state.points.push(...d.history);
+		const h = d.history;
+		/* Seconds this tab missed (a background tab polls seldom) are a
+		 * gap in the lines, not a straight line across them. */
+		if (state.points.length && h.length && h[0].sec > state.since + 1)
+			state.points.push({ sec: h[0].sec - 1, t: h[0].t - 1, gap: true });
+		state.points.push(...h);
 		if (state.points.length > KEEP)
 			state.points.splice(0, state.points.length - KEEP);
 		state.since = d.sec;

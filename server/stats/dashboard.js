@@ -258,14 +258,24 @@
 		    count(g.fallback)];
 	}
 
-	function destinationRow(name, g) {
+	/* Breaker and disabled, sampled from Redis and PostgreSQL; "-" while
+	 * not known. */
+	function destinationState(st) {
+		st = st || {};
+		const flag = (v, yes, no) => (v === null || v === undefined ? "-"
+		    : v ? { text: yes, cls: "bad" } : no);
+		return [flag(st.breaker_open, "open", "closed"),
+		    flag(st.disabled, "disabled", "enabled")];
+	}
+
+	function destinationRow(name, g, st) {
 		const w = g.windows[state.win];
 		return [name, fixed(w.rate, 1), fixed(w.error_rate, 1),
 		    ms(w.stages.attempt, "p99_ms"), ms(w.stages.e2e, "p99_ms"),
 		    count(g.requests),
 		    count(g.status_class["2xx"]), count(g.status_class["4xx"]),
 		    count(g.status_class["5xx"]), count(g.status_class.other),
-		    count(g.dead)];
+		    count(g.dead), ...destinationState(st)];
 	}
 
 	function processRows(d) {
@@ -280,6 +290,8 @@
 			    { text: fixed(p.heartbeat_age_ms / 1000, 1) + " s ago",
 			      cls: current && stale ? "bad" : "" },
 			    { text: String(p.restarts), cls: p.restarts ? "bad" : "" },
+			    p.cpu_s === null ? "-" : fixed(p.cpu_s, 1) + " s",
+			    p.rss_bytes === null ? "-" : bytes(p.rss_bytes), count(p.fds),
 			    count(p.ring_records), count(p.ring_missed)];
 		});
 	}
@@ -346,7 +358,8 @@
 			src.push(sourceRow("(no such source)", s.ingest.unknown_source));
 		fillRows("sources", src);
 		fillRows("destinations", Object.entries(s.delivery.destinations)
-		    .map(([n, g]) => destinationRow(n, g)));
+		    .map(([n, g]) => destinationRow(n, g,
+		    (d.destination_state || {})[n])));
 		backendRows(d);
 		fillRows("processes", processRows(d));
 	}

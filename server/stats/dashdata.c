@@ -18,6 +18,7 @@
 #include "core.h"
 #include "dashdata.h"
 #include "histogram.h"
+#include "procstat.h"
 #include "promtext.h"
 #include "ring.h"
 #include "window.h"
@@ -116,6 +117,20 @@ hk_dashdata_history(const struct hk_admin *a, struct evbuffer *b,
 	hk_dashdata_put(b, "]");
 }
 
+/* hk_dashdata_procstat - a process's CPU, memory and descriptors
+ * (procstat.c), and the end of its object; null while not sampled. */
+static void
+hk_dashdata_procstat(struct evbuffer *b, const struct hk_procstat_proc *pr)
+{
+	if (pr == NULL) {
+		hk_dashdata_put(b, ",\"cpu_s\":null,\"rss_bytes\":null,"
+		    "\"fds\":null}");
+		return;
+	}
+	evbuffer_add_printf(b, ",\"cpu_s\":%.2f,\"rss_bytes\":%" PRId64
+	    ",\"fds\":%" PRId64 "}", pr->cpu_s, pr->rss_bytes, pr->fds);
+}
+
 /* hk_dashdata_processes - every slot in use, as /health/detailed has it. */
 static void
 hk_dashdata_processes(const struct hk_admin *a, struct evbuffer *b,
@@ -138,7 +153,7 @@ hk_dashdata_processes(const struct hk_admin *a, struct evbuffer *b,
 		    "\"index\":%u,\"pid\":%d,\"generation\":%u,"
 		    "\"state\":\"%s\",\"alive\":%s,\"uptime_s\":%.0f,"
 		    "\"heartbeat_age_ms\":%.1f,\"restarts\":%u,"
-		    "\"ring_records\":%" PRIu64 ",\"ring_missed\":%" PRIu64 "}",
+		    "\"ring_records\":%" PRIu64 ",\"ring_missed\":%" PRIu64,
 		    first ? "" : ",", i, hk_segment_role_name(s->role),
 		    (unsigned)s->index, (int)atomic_load_explicit(&s->pid,
 		    memory_order_relaxed), s->generation,
@@ -148,6 +163,7 @@ hk_dashdata_processes(const struct hk_admin *a, struct evbuffer *b,
 		    : 0.0, hk_promtext_beat_age(s, now_ns) * 1e3,
 		    atomic_load_explicit(&s->restarts, memory_order_relaxed),
 		    hk_ring_head(&s->ring), a->missed[i]);
+		hk_dashdata_procstat(b, hk_procstat_get(a->procstat, i));
 		first = 0;
 	}
 	hk_dashdata_put(b, "]");
@@ -191,6 +207,33 @@ hk_dashdata_backends(const struct hk_admin *a, struct evbuffer *b,
 		    hk_pgsampler_tables[t], ps->bytes[t]);
 	evbuffer_add_printf(b, "},\"sampled_age_ms\":%.1f,\"period_ms\":%d}",
 	    hk_dashdata_age(ps->sampled_us, now_us), HK_PGSAMPLER_PERIOD_MS);
+}
+
+/* hk_dashdata_flag - a per-destination sample: 1, 0, or -1 unknown. */
+static const char *
+hk_dashdata_flag(const int8_t *v, int i)
+{
+	return v == NULL || v[i] < 0 ? "null" : v[i] ? "true" : "false";
+}
+
+/* hk_dashdata_dests - each configured destination's breaker (open while
+ * Redis holds its key, sampler.c) and whether it is disabled
+ * (destination_state, pgsampler.c), as /metrics has them. */
+static void
+hk_dashdata_dests(const struct hk_admin *a, struct evbuffer *b)
+{
+	int i;
+
+	hk_dashdata_put(b, ",\"destination_state\":{");
+	for (i = 0; i < a->conf->ndests; i++) {
+		if (i > 0)
+			hk_dashdata_put(b, ",");
+		hk_promtext_json_str(b, a->conf->dests[i].name);
+		evbuffer_add_printf(b, ":{\"breaker_open\":%s,\"disabled\":%s}",
+		    hk_dashdata_flag(a->sampler->breaker, i),
+		    hk_dashdata_flag(a->pgsampler->disabled, i));
+	}
+	hk_dashdata_put(b, "}");
 }
 
 /* hk_dashdata_stages - the stage names, in the order of the "p" arrays. */
@@ -240,6 +283,7 @@ hk_dashdata_json(const struct hk_admin *a, const char *query,
 	free(text);
 	hk_dashdata_processes(a, b, now_ns, now_us);
 	hk_dashdata_backends(a, b, now_us);
+	hk_dashdata_dests(a, b);
 	hk_dashdata_stages(b);
 	hk_dashdata_history(a, b, hk_dashdata_since(query), now_ns, now_us);
 	hk_dashdata_put(b, "}\n");

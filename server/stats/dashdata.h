@@ -3,9 +3,11 @@
  * JSON object built from what the stats process already holds:
  *
  *   "stats"      the snapshot, exactly as GET /stats answers it
- *   "processes"  the slots, as GET /health/detailed lists them
+ *   "processes"  the slots, as GET /health/detailed lists them, with
+ *                their CPU, memory and descriptors (procstat.h)
  *   "redis"      the queue sample (sampler.h)
  *   "postgres"   the storage sample (pgsampler.h)
+ *   "destination_state"  per destination: breaker open, disabled
  *   "history"    one point per complete second after ?since=SEC (at most
  *                the last HK_WINDOW_SECONDS), for ingest and delivery:
  *                counts and, per stage, p50/p90/p99 in ms

@@ -54,6 +54,15 @@ def sink():
 
 
 @pytest.fixture
+def gone():
+    """A receiver that answers 410: its destination gets disabled."""
+    s = sinkutil.Sink()
+    s.answer(410)
+    yield s
+    s.close()
+
+
+@pytest.fixture
 def browser():
     """Headless chromium through chromedriver, with its console log kept."""
     from selenium import webdriver
@@ -219,10 +228,12 @@ def check_screenshot(path, size):
     assert top < 0.9 * size[0] * size[1], "the screenshot is nearly one colour"
 
 
-def test_dashboard_in_chromium_agrees_with_stats(hookd_factory, sink, browser):
+def test_dashboard_in_chromium_agrees_with_stats(hookd_factory, sink, gone, browser):
     h = hookd_factory(
         workers=1, admin_token=TOKEN,
-        destinations='{ name = "crm"; url = "%s/hooks"; sources = ["test"]; }' % sink.url)
+        destinations='{ name = "crm"; url = "%s/hooks"; sources = ["test"]; },'
+                     '{ name = "gone"; url = "%s/hooks"; sources = ["test"]; }'
+                     % (sink.url, gone.url))
     load = Load(h, rate=60, dup_rate=8, seconds=40)
     d = browser
     from selenium.webdriver.common.by import By
@@ -303,6 +314,23 @@ def test_dashboard_in_chromium_agrees_with_stats(hookd_factory, sink, browser):
         ".map((r) => r.cells[3].textContent);")
     detailed = admin(h, "/health/detailed").json()
     assert sorted(rows) == sorted(str(p["pid"]) for p in detailed["processes"])
+
+    # What /metrics samples besides: the destination that answered 410 is
+    # disabled, the other one enabled with its breaker closed; every
+    # process has its CPU time and memory.
+    def table(tid):
+        return d.execute_script(
+            "return [...document.querySelectorAll('#' + arguments[0] + ' tbody tr')]"
+            ".map((r) => [...r.cells].map((c) => c.textContent));", tid)
+
+    def dest_states():
+        got = {r[0]: r[-2:] for r in table("destinations")}
+        return got == {"crm": ["closed", "enabled"], "gone": ["closed", "disabled"]} \
+            or got == {"crm": ["closed", "enabled"], "gone": ["open", "disabled"]}
+    harness.wait_for(dest_states, 30, 0.2, what="gone disabled, crm enabled")
+    harness.wait_for(lambda: all(r[9].endswith(" s") and r[10].endswith("B")
+                                 for r in table("processes")),
+                     15, 0.2, what="CPU and memory of every process")
 
     # The token went in a header, never into a URL; the page ran without
     # an error (a CSP violation would be one) but the two 401s it was

@@ -67,7 +67,8 @@ RUN hookd -t -c /etc/hookd/hookd.conf
 
 USER hookd
 # 8080: ingest (POST /webhooks/{source}, GET /health).
-# 9090: admin (/metrics, /stats, /health/detailed); keep it private.
+# 9090: admin (/metrics, /stats, /health/detailed, the dashboard at /);
+# keep it private.
 EXPOSE 8080 9090
 # /health answers 200 once a worker serves the port.  The port follows
 # HOOKD_LISTEN when it is set.

@@ -117,6 +117,8 @@ static const struct hk_confparse_key hk_conf_root_keys[] = {
 	    .check = hk_confcheck_cidr },
 
 	HK_BOOL("metrics.enabled", HK_C(metrics.enabled), "true"),
+	HK_NUM("metrics.max_event_types", HK_T_INT,
+	    HK_C(metrics.max_event_types), "50", 1, 1000),
 
 	{ "sources", HK_T_LIST, .flags = 0 },
 	{ "destinations", HK_T_LIST, .flags = 0 },
@@ -149,6 +151,8 @@ static const struct hk_confparse_key hk_conf_source_keys[] = {
 	    "application/json, application/x-www-form-urlencoded", 1, 127,
 	    .nmin = 1, .nmax = HK_CONF_MAX_LIST, .noff = HK_S(ncontent_types),
 	    .check = hk_confcheck_media_type },
+	{ "event_type", HK_T_STR, HK_S(event_type), NULL, 1, 256,
+	    .check = hk_evfield_check },
 };
 
 static const struct hk_confparse_key hk_conf_dest_keys[] = {
@@ -161,12 +165,33 @@ static const struct hk_confparse_key hk_conf_dest_keys[] = {
 	    .check = hk_confcheck_name, .flags = HK_F_REQUIRED },
 	{ "signing_secret", HK_T_STR, HK_D(signing_secret), "", 0, 1024,
 	    .check = hk_confcheck_signing_secret },
+	{ "signing_secrets", HK_T_STRS, HK_D(signing_secrets), NULL, 1, 1024,
+	    .nmin = 1, .nmax = HK_CONF_MAX_SIGNING,
+	    .noff = HK_D(nsigning_secrets),
+	    .check = hk_confcheck_signing_secret },
+	{ "types", HK_T_STRS, HK_D(types), NULL, 1, HK_EVFIELD_VALUE_MAX - 1,
+	    .nmin = 1, .nmax = HK_CONF_MAX_LIST, .noff = HK_D(ntypes),
+	    .check = hk_evfield_check_pattern },
+	{ "filter", HK_T_LIST, .flags = 0 },
 	{ "headers", HK_T_STRS, HK_D(headers), "", 1, 8192,
 	    .nmax = HK_CONF_MAX_LIST, .noff = HK_D(nheaders),
 	    .check = hk_confcheck_header_line },
 	HK_NUM("concurrency", HK_T_INT, HK_D(concurrency), "16", 1, 65536),
 	HK_NUM("rate_per_s", HK_T_DOUBLE, HK_D(rate_per_s), "0", 0, 1000000),
 	HK_NUM("timeout_ms", HK_T_INT, HK_D(timeout_ms), NULL, 100, 600000),
+};
+
+#define HK_F(f)	offsetof(struct hk_conf_cond, f)
+/* One condition of a destination's "filter" list. */
+static const struct hk_confparse_key hk_conf_cond_keys[] = {
+	{ "on", HK_T_STR, HK_F(on), NULL, 1, 256, .check = hk_evfield_check,
+	    .flags = HK_F_REQUIRED },
+	{ "accept", HK_T_STRS, HK_F(accept), NULL, 1, HK_EVFIELD_VALUE_MAX - 1,
+	    .nmin = 1, .nmax = HK_CONF_MAX_LIST, .noff = HK_F(naccept),
+	    .check = hk_evfield_check_pattern },
+	{ "reject", HK_T_STRS, HK_F(reject), NULL, 1, HK_EVFIELD_VALUE_MAX - 1,
+	    .nmin = 1, .nmax = HK_CONF_MAX_LIST, .noff = HK_F(nreject),
+	    .check = hk_evfield_check_pattern },
 };
 
 /* The variables docker-compose files set, and the key each one replaces. */
@@ -240,6 +265,35 @@ hk_conf_idem(struct hk_confparse_ctx *ctx, struct hk_conf_source *src)
 	return HK_OK;
 }
 
+/*
+ * hk_conf_evtype - where the source's event type is: as configured, or
+ * where its provider always puts it.
+ */
+static int
+hk_conf_evtype(struct hk_confparse_ctx *ctx, struct hk_conf_source *src)
+{
+	static const char *byscheme[] = {
+		[HK_VERIFY_GITHUB] = "header:X-GitHub-Event",
+		[HK_VERIFY_STRIPE] = "json:/type",
+		[HK_VERIFY_STANDARD] = "json:/type",
+		[HK_VERIFY_SHOPIFY] = "header:X-Shopify-Topic",
+		[HK_VERIFY_SLACK] = "json:/event/type",
+	};
+	const char *spec = "none";
+
+	if (src->event_type == NULL) {
+		if (src->verify.scheme >= 0
+		    && (size_t)src->verify.scheme < HK_NELEM(byscheme)
+		    && byscheme[src->verify.scheme] != NULL)
+			spec = byscheme[src->verify.scheme];
+		if ((src->event_type = strdup(spec)) == NULL)
+			return hk_confparse_err(ctx, NULL, "out of memory");
+	}
+	if (hk_evfield_compile(src->event_type, &src->evtype) != HK_OK)
+		return hk_confparse_err(ctx, NULL, "out of memory");
+	return HK_OK;
+}
+
 /* hk_conf_scheme_keys - keys set that the source's scheme would ignore. */
 static int
 hk_conf_scheme_keys(struct hk_confparse_ctx *ctx,
@@ -295,7 +349,8 @@ hk_conf_source_check(struct hk_confparse_ctx *ctx,
 			    config_setting_get_elem(sec, (unsigned)i),
 			    "verify.secrets[%d]: %s", i, why);
 	if (hk_conf_scheme_keys(ctx, obj, src) != HK_OK
-	    || hk_conf_idem(ctx, src) != HK_OK)
+	    || hk_conf_idem(ctx, src) != HK_OK
+	    || hk_conf_evtype(ctx, src) != HK_OK)
 		return HK_ERROR;
 	if (src->burst == 0)
 		src->burst = (int)HK_MAX(1.0, ceil(src->rate_per_s));
@@ -342,11 +397,91 @@ hk_conf_sources(struct hk_confparse_ctx *ctx, struct hk_conf *conf,
 	return HK_OK;
 }
 
+/* hk_conf_filter - a destination's filter conditions, compiled. */
+static int
+hk_conf_filter(struct hk_confparse_ctx *ctx, struct hk_conf_dest *d,
+    config_setting_t *list)
+{
+	struct hk_confparse_obj obj;
+	struct hk_conf_cond *c;
+	config_setting_t *e;
+	char what[sizeof(ctx->what)], kind[sizeof(ctx->what) + 20];
+	int n;
+
+	if (list == NULL)
+		return HK_OK;
+	if (hk_confparse_list(ctx, list, "filter", HK_CONF_MAX_FILTER)
+	    != HK_OK)
+		return HK_ERROR;
+	if ((n = config_setting_length(list)) == 0)
+		return HK_OK;
+	if ((d->filter = calloc((size_t)n, sizeof(*d->filter))) == NULL)
+		return hk_confparse_err(ctx, list, "out of memory");
+	memcpy(what, ctx->what, sizeof(what));
+	snprintf(kind, sizeof(kind), "%sfilter condition", what);
+	for (int i = 0; i < n; i++) {
+		c = &d->filter[i];
+		hk_confparse_init(&obj, hk_conf_cond_keys,
+		    HK_NELEM(hk_conf_cond_keys), c);
+		d->nfilter = i + 1;
+		e = config_setting_get_elem(list, (unsigned)i);
+		if (hk_confparse_group(ctx, &obj, kind, i, e) != HK_OK)
+			return HK_ERROR;
+		if (strcmp(c->on, "none") == 0)
+			return hk_confparse_err(ctx, hk_confparse_at(&obj, "on"),
+			    "on must name a field (header:NAME, json:/pointer "
+			    "or form:FIELD)");
+		if (c->naccept == 0 && c->nreject == 0)
+			return hk_confparse_err(ctx, e, "accept or reject is "
+			    "required");
+		if (hk_evfield_compile(c->on, &c->f) != HK_OK)
+			return hk_confparse_err(ctx, e, "out of memory");
+	}
+	memcpy(ctx->what, what, sizeof(what));
+	return HK_OK;
+}
+
+/*
+ * hk_conf_signing - signing_secret and signing_secrets are two spellings of
+ * one list; a destination uses one of them, so that removing a key during
+ * a rotation cannot silently leave another one in force.
+ */
+static int
+hk_conf_signing(struct hk_confparse_ctx *ctx,
+    const struct hk_confparse_obj *obj, struct hk_conf_dest *d)
+{
+	config_setting_t *many = hk_confparse_at(obj, "signing_secrets");
+
+	if (many != NULL && d->signing_secret[0] != '\0')
+		return hk_confparse_err(ctx, many, "signing_secrets and "
+		    "signing_secret are both set; list every key in "
+		    "signing_secrets");
+	if (d->nsigning_secrets == 0 && d->signing_secret[0] != '\0') {
+		if ((d->signing_secrets[0] = strdup(d->signing_secret))
+		    == NULL)
+			return hk_confparse_err(ctx, NULL, "out of memory");
+		d->nsigning_secrets = 1;
+	}
+	for (int i = 0; i < d->nsigning_secrets; i++)
+		for (int j = 0; j < i; j++)
+			if (strcmp(d->signing_secrets[i],
+			    d->signing_secrets[j]) == 0)
+				return hk_confparse_err(ctx, many, "signing_"
+				    "secrets[%d] repeats signing_secrets[%d]",
+				    i, j);
+	return HK_OK;
+}
+
 /* hk_conf_dest_check - a destination's sources exist, its defaults. */
 static int
 hk_conf_dest_check(struct hk_confparse_ctx *ctx, const struct hk_conf *conf,
-    struct hk_conf_dest *d, config_setting_t *e)
+    const struct hk_confparse_obj *obj, struct hk_conf_dest *d,
+    config_setting_t *e)
 {
+	if (hk_conf_signing(ctx, obj, d) != HK_OK
+	    || hk_conf_filter(ctx, d, hk_confparse_at(obj, "filter"))
+	    != HK_OK)
+		return HK_ERROR;
 	for (int i = 0; i < d->nsources; i++) {
 		if (hk_conf_source(conf, d->sources[i],
 		    strlen(d->sources[i])) == NULL)
@@ -388,7 +523,7 @@ hk_conf_dests(struct hk_confparse_ctx *ctx, struct hk_conf *conf,
 		e = config_setting_get_elem(list, (unsigned)i);
 		if (hk_confparse_group(ctx, &obj, "destination", i, e)
 		    != HK_OK
-		    || hk_conf_dest_check(ctx, conf, &conf->dests[i], e)
+		    || hk_conf_dest_check(ctx, conf, &obj, &conf->dests[i], e)
 		    != HK_OK)
 			return HK_ERROR;
 		ctx->what[0] = '\0';
@@ -537,12 +672,22 @@ hk_conf_free(struct hk_conf *conf)
 {
 	if (conf == NULL)
 		return;
-	for (int i = 0; i < conf->nsources; i++)
+	for (int i = 0; i < conf->nsources; i++) {
+		hk_evfield_free(&conf->sources[i].evtype);
 		hk_confparse_release(hk_conf_source_keys,
 		    HK_NELEM(hk_conf_source_keys), &conf->sources[i]);
-	for (int i = 0; i < conf->ndests; i++)
+	}
+	for (int i = 0; i < conf->ndests; i++) {
+		for (int k = 0; k < conf->dests[i].nfilter; k++) {
+			hk_evfield_free(&conf->dests[i].filter[k].f);
+			hk_confparse_release(hk_conf_cond_keys,
+			    HK_NELEM(hk_conf_cond_keys),
+			    &conf->dests[i].filter[k]);
+		}
+		free(conf->dests[i].filter);
 		hk_confparse_release(hk_conf_dest_keys,
 		    HK_NELEM(hk_conf_dest_keys), &conf->dests[i]);
+	}
 	hk_confparse_release(hk_conf_root_keys, HK_NELEM(hk_conf_root_keys),
 	    conf);
 	free(conf->sources);

@@ -12,12 +12,15 @@
 
 #include <stddef.h>
 
+#include "evfield.h"
 #include "verify.h"
 
 #define HK_CONF_MAX_LIST      32	/* content types, headers, sources of a destination */
 #define HK_CONF_MAX_RETRIES   32
 #define HK_CONF_MAX_SOURCES   256
 #define HK_CONF_MAX_DESTS     256
+#define HK_CONF_MAX_SIGNING  8	/* signing_secrets of a destination */
+#define HK_CONF_MAX_FILTER   16	/* filter conditions of a destination */
 #define HK_CONF_NAME_MAX      63	/* source and destination names: [A-Za-z0-9_.-] */
 /*
  * Children of one generation (ingest and delivery workers and the stats
@@ -44,7 +47,23 @@ struct hk_conf_source {
 	int     burst;
 	char   *content_types[HK_CONF_MAX_LIST];
 	int     ncontent_types;
+	char   *event_type;		/* the spec as written, or the scheme's */
+	struct hk_evfield evtype;	/* where the event type is */
 	int     line;			/* where it is declared */
+};
+
+/*
+ * One condition of a destination's filter: the value of field on must be
+ * one of accept (when there are any: a missing field is not accepted) and
+ * none of reject (a missing field is not rejected).
+ */
+struct hk_conf_cond {
+	char   *on;
+	struct hk_evfield f;
+	char   *accept[HK_CONF_MAX_LIST];
+	int     naccept;
+	char   *reject[HK_CONF_MAX_LIST];
+	int     nreject;
 };
 
 struct hk_conf_dest {
@@ -53,6 +72,14 @@ struct hk_conf_dest {
 	char   *sources[HK_CONF_MAX_LIST];
 	int     nsources;
 	char   *signing_secret;		/* "" or "whsec_<base64>" */
+	/* Every outbound request is signed once per secret; signing_secret
+	 * alone is the list of one. */
+	char   *signing_secrets[HK_CONF_MAX_SIGNING];
+	int     nsigning_secrets;
+	char   *types[HK_CONF_MAX_LIST];	/* event type patterns; none: all */
+	int     ntypes;
+	struct hk_conf_cond *filter;	/* ANDed */
+	int     nfilter;
 	char   *headers[HK_CONF_MAX_LIST];	/* "Name: value" */
 	int     nheaders;
 	int     concurrency;
@@ -119,6 +146,7 @@ struct hk_conf {
 
 	struct {
 		int     enabled;
+		int     max_event_types;	/* per source; more are "other" */
 	} metrics;
 
 	struct hk_conf_source *sources;

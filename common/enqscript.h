@@ -6,8 +6,8 @@
  *
  * KEYS: the dedup key <prefix>dedup:<source>:<key> when the event has one,
  * then the stream <prefix>events.  ARGV: id, source, received_at,
- * content_type, headers, body, dedup_window_s, and the idempotency key when
- * there is one.  Returns {0, id} when added, {1, first id} when the key was
+ * content_type, headers, body, dedup_window_s, then optionally the
+ * idempotency key ("" for none) and the event type.  Returns {0, id} when added, {1, first id} when the key was
  * already there (nothing added).
  */
 #ifndef HK_ENQSCRIPT_H

@@ -60,6 +60,16 @@ enum hk_slot_state {
 enum hk_rec_kind {
 	HK_REC_INGEST = 1,
 	HK_REC_DELIVERY = 2,
+	/*
+	 * Routing, counted by the stats process and skipped by every other
+	 * reader.  FILTERED (a delivery worker): event id was stored, but no
+	 * destination of its source wanted it.  EVTYPE (an ingest worker):
+	 * from now on, dest = N in this slot's ingest records of this source
+	 * means the event type whose name fills the bytes from stage_us on
+	 * (NUL-terminated; see worker/ingest/ingtypes.c).
+	 */
+	HK_REC_FILTERED = 3,
+	HK_REC_EVTYPE = 4,
 };
 
 /* Stage indexes of hk_rec.stage_us for an ingest request. */

@@ -74,6 +74,7 @@ struct hk_dl_event {
 	char      received_at[40];	/* ISO 8601 */
 	char      idem_key[256];	/* "" when it came without one */
 	char      traceparent[HK_TRACEPARENT_MAX];	/* "" when none */
+	char      event_type[128];	/* "" when it came without one */
 	uint64_t  received_us;
 	uint64_t  picked_us;		/* wall clock when read */
 	uint64_t  picked_ns;

@@ -1,7 +1,7 @@
 /*
  * dlentry.c - a stream entry as ingest wrote it (id, source, received_at,
- * content_type, headers, body, idempotency_key), decoded into the event the
- * dispatcher delivers.
+ * content_type, headers, body, idempotency_key, event_type), decoded into
+ * the event the dispatcher delivers.
  */
 #include <stdio.h>
 #include <string.h>
@@ -81,7 +81,7 @@ int
 hk_dlentry_decode(const redisReply *id, const redisReply *f,
     struct hk_dl_event **evp)
 {
-	const redisReply *eid, *src, *at, *ct, *hd, *body, *key;
+	const redisReply *eid, *src, *at, *ct, *hd, *body, *key, *type;
 	struct hk_dl_event *ev;
 	char tp[HK_TRACEPARENT_MAX] = "";
 	uint8_t idb[16];
@@ -93,6 +93,7 @@ hk_dlentry_decode(const redisReply *id, const redisReply *f,
 	hd = hk_dlentry_field(f, "headers");
 	body = hk_dlentry_field(f, "body");
 	key = hk_dlentry_field(f, "idempotency_key");
+	type = hk_dlentry_field(f, "event_type");
 	if (eid == NULL || src == NULL || at == NULL || body == NULL
 	    || eid->len >= sizeof(ev->id) || src->len >= sizeof(ev->source)
 	    || at->len >= sizeof(ev->received_at)
@@ -117,6 +118,9 @@ hk_dlentry_decode(const redisReply *id, const redisReply *f,
 	if (key != NULL && key->len < sizeof(ev->idem_key)
 	    && hk_jsonscan_utf8_ok(key->str, key->len))
 		memcpy(ev->idem_key, key->str, key->len);
+	if (type != NULL && type->len < sizeof(ev->event_type)
+	    && hk_jsonscan_utf8_ok(type->str, type->len))
+		memcpy(ev->event_type, type->str, type->len);
 	memcpy(ev->idb, idb, sizeof(idb));
 	memcpy(ev->traceparent, tp, sizeof(tp));
 	ev->picked_us = hk_clock_real_us();

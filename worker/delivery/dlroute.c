@@ -34,8 +34,10 @@
 #include "core.h"
 #include "dispatch.h"
 #include "dlbatch.h"
+#include "dlfilter.h"
 #include "dlstore.h"
 #include "log.h"
+#include "ring.h"
 
 static struct {
 	struct hk_dlbatch *rows_b;	/* events and their deliveries */
@@ -48,17 +50,18 @@ static struct {
  * (dlbatch.c): per event its row's fields, then its deliveries as four
  * parallel array literals (destination, status, the delay before it is due
  * (the lease, or when it is left to the scanner), and an error for the dead
- * ones), '{}' for none, then its idempotency key (NULL: none).  Only new
- * delivery rows come back.
+ * ones), '{}' for none, then its idempotency key and its event type (NULL:
+ * none).  Only new delivery rows come back.
  */
 static const char hk_dlroute_rows_sql[] =
     "WITH t AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[],"
     "  $4::text[], $5::text[], $6::bytea[], $7::text[], $8::text[],"
-    "  $9::text[], $10::text[], $11::text[])"
-    "  AS t(id, src, rcv, ct, h, b, d, s, us, e, k)),"
+    "  $9::text[], $10::text[], $11::text[], $12::text[])"
+    "  AS t(id, src, rcv, ct, h, b, d, s, us, e, k, ty)),"
     " e AS (INSERT INTO events (id, source, idempotency_key, received_at,"
-    "  content_type, headers, body)"
-    "  SELECT id::uuid, src, k, rcv::timestamptz, ct, h::jsonb, b FROM t"
+    "  content_type, headers, body, event_type)"
+    "  SELECT id::uuid, src, k, rcv::timestamptz, ct, h::jsonb, b, ty"
+    "  FROM t"
     "  ON CONFLICT (id, received_at) DO NOTHING) "
     "INSERT INTO deliveries (event_id, destination, received_at, status,"
     " next_attempt_at, last_error)"
@@ -79,6 +82,30 @@ hk_dlroute_routes(const struct hk_conf_dest *d, const char *source)
 		if (strcmp(d->sources[i], source) == 0)
 			return 1;
 	return 0;
+}
+
+/*
+ * hk_dlroute_filtered - ev is stored but no destination of its source
+ * wants it: a record in the ring, counted by the stats process
+ * (hookd_events_filtered_total).
+ */
+static void
+hk_dlroute_filtered(const struct hk_dl_event *ev)
+{
+	const struct hk_conf *conf = hk_dispatch.conf;
+	const struct hk_conf_source *src;
+	struct hk_rec rec;
+
+	if (!conf->metrics.enabled || (src = hk_conf_source(conf, ev->source,
+	    strlen(ev->source))) == NULL)
+		return;
+	memset(&rec, 0, sizeof(rec));
+	rec.ts_us = hk_clock_real_us();
+	rec.kind = HK_REC_FILTERED;
+	rec.source = (uint16_t)(src - conf->sources);
+	rec.dest = UINT16_MAX;
+	memcpy(rec.id, ev->idb, sizeof(rec.id));
+	hk_ring_push(&hk_dispatch.child->slot->ring, &rec);
 }
 
 /* The deliveries insert of one event, and which rows it attempts itself. */
@@ -119,12 +146,15 @@ hk_dlroute_rows_args(struct hk_dlroute_ins *in, char *a[4], size_t cap)
 	size_t o[4] = { 1, 1, 1, 1 };
 	const char *st, *err;
 	uint64_t us;
-	int n = 0;
+	int n = 0, subscribed = 0;
 
 	for (int k = 0; k < 4; k++)
 		a[k][0] = '{';
 	for (int d = 0; d < conf->ndests; d++) {
 		if (!hk_dlroute_routes(&conf->dests[d], in->ev->source))
+			continue;
+		subscribed++;
+		if (!hk_dlfilter_wants(&conf->dests[d], in->ev))
 			continue;
 		if (hk_dlroute_mode(d, &st, &err, &us))
 			in->direct[d / 8] |= (uint8_t)(1u << (d % 8));
@@ -140,6 +170,8 @@ hk_dlroute_rows_args(struct hk_dlroute_ins *in, char *a[4], size_t cap)
 	}
 	for (int k = 0; k < 4; k++)
 		snprintf(a[k] + o[k], cap - o[k], "}");
+	if (subscribed > 0 && n == 0)
+		hk_dlroute_filtered(in->ev);
 	return n;
 }
 
@@ -217,13 +249,14 @@ void
 hk_dlroute_event(struct hk_dl_event *ev)
 {
 	size_t cap = (size_t)hk_dispatch.conf->ndests * 80 + 8;
-	const char *v[11] = { ev->id, ev->source, ev->received_at, ev->ctype,
+	const char *v[12] = { ev->id, ev->source, ev->received_at, ev->ctype,
 	    ev->headers, ev->body, NULL, NULL, NULL, NULL,
-	    ev->idem_key[0] ? ev->idem_key : NULL };
-	int l[11] = { (int)strlen(ev->id), (int)strlen(ev->source),
+	    ev->idem_key[0] ? ev->idem_key : NULL,
+	    ev->event_type[0] ? ev->event_type : NULL };
+	int l[12] = { (int)strlen(ev->id), (int)strlen(ev->source),
 	    (int)strlen(ev->received_at), (int)ev->ctype_len,
 	    (int)ev->headers_len, (int)ev->body_len, 0, 0, 0, 0,
-	    (int)strlen(ev->idem_key) };
+	    (int)strlen(ev->idem_key), (int)strlen(ev->event_type) };
 	struct hk_dlroute_ins *in = calloc(1, sizeof(*in));
 	char *a[4] = { malloc(cap), malloc(cap), malloc(cap), malloc(cap) };
 
@@ -268,11 +301,12 @@ hk_dlroute_init(struct hk_child *c, hk_dispatch_done_fn done)
 	memset(&hk_dlroute, 0, sizeof(hk_dlroute));
 	if (hk_dispatch_init(c, done) != HK_OK || hk_dlqueue_init() != HK_OK)
 		return HK_ERROR;
-	hk_dlroute.rows_b = hk_dlbatch_new(hk_dlroute_rows_sql, 11,
+	hk_dlroute.rows_b = hk_dlbatch_new(hk_dlroute_rows_sql, 12,
 	    (const Oid[]){ HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT,
 	    HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT,
 	    HK_DLSTORE_OID_BYTEA, HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT,
-	    HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT },
+	    HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT,
+	    HK_DLSTORE_OID_TEXT },
 	    HK_DLROUTE_BATCH);
 	if (hk_verdict_init() != HK_OK || hk_dlroute.rows_b == NULL)
 		return HK_ERROR;

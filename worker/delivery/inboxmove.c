@@ -35,7 +35,7 @@ static const char hk_inboxmove_select_sql[] =
     "SELECT id::text, source, idempotency_key,"
     " to_char(received_at AT TIME ZONE 'UTC',"
     "  'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
-    " content_type, headers::text, body, dedup_window_s"
+    " content_type, headers::text, body, dedup_window_s, event_type"
     " FROM inbox ORDER BY received_at, id LIMIT 64 FOR UPDATE SKIP LOCKED";
 
 static struct {
@@ -161,8 +161,10 @@ hk_inboxmove_eval(int r)
 			argv[n++] = PQgetvalue(res, r, c);
 	argv[n++] = (const char *)body;
 	argv[n++] = PQgetvalue(res, r, 7);
-	if (!PQgetisnull(res, r, 2))
+	if (!PQgetisnull(res, r, 2) || !PQgetisnull(res, r, 8))
 		argv[n++] = PQgetvalue(res, r, 2);	/* the key, kept */
+	if (!PQgetisnull(res, r, 8))
+		argv[n++] = PQgetvalue(res, r, 8);	/* the event type */
 	for (int i = 0; i < n; i++)
 		lens[i] = argv[i] == (const char *)body ? blen : strlen(argv[i]);
 	rc = hk_dlredis_cmd(hk_inboxmove.redis, hk_inboxmove_eval_done,

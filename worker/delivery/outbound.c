@@ -225,6 +225,7 @@ hk_outbound_headers(const struct hk_outbound_req *r, time_t now)
 {
 	struct curl_slist *l = NULL, *n;
 	char line[512], sig[HK_SIGN_STANDARD_SIZE], *ct;
+	char sigs[32 + HK_CONF_MAX_SIGNING * HK_SIGN_STANDARD_SIZE];
 	const struct hk_conf_dest *d = r->dest;
 
 #define HK_ADD(s) do {						\
@@ -244,13 +245,21 @@ hk_outbound_headers(const struct hk_outbound_req *r, time_t now)
 	snprintf(line, sizeof(line), "webhook-timestamp: %lld",
 	    (long long)now);
 	HK_ADD(line);
-	if (d->signing_secret != NULL && d->signing_secret[0]) {
-		if (hk_sign_standard(d->signing_secret, r->event_id, now,
-		    (const unsigned char *)r->body, r->body_len, sig,
-		    sizeof(sig)) != HK_OK)
-			goto fail;
-		snprintf(line, sizeof(line), "webhook-signature: %s", sig);
-		HK_ADD(line);
+	/* One "v1,<sig>" per key, space-separated (Standard Webhooks), so a
+	 * receiver verifies with whichever key it holds during a rotation. */
+	if (d->nsigning_secrets > 0) {
+		size_t o = (size_t)snprintf(sigs, sizeof(sigs),
+		    "webhook-signature:");
+
+		for (int i = 0; i < d->nsigning_secrets; i++) {
+			if (hk_sign_standard(d->signing_secrets[i],
+			    r->event_id, now, (const unsigned char *)r->body,
+			    r->body_len, sig, sizeof(sig)) != HK_OK)
+				goto fail;
+			o += (size_t)snprintf(sigs + o, sizeof(sigs) - o,
+			    " %s", sig);
+		}
+		HK_ADD(sigs);
 	}
 	if (r->traceparent != NULL && r->traceparent[0] != '\0') {
 		snprintf(line, sizeof(line), "traceparent: %s", r->traceparent);

@@ -80,7 +80,7 @@
 #define HK_ENQUEUE_BACKOFF_MAX_MS   2000
 #define HK_ENQUEUE_TIMEOUT_MS       1000	/* when redis.timeout_ms is unset */
 #define HK_ENQUEUE_ID_MAX           64
-#define HK_ENQUEUE_ARGC             13
+#define HK_ENQUEUE_ARGC             14
 
 enum { HK_REDIS_DOWN, HK_REDIS_CONNECTING, HK_REDIS_UP };
 enum { HK_REQ_REDIS, HK_REQ_INBOX, HK_REQ_DONE };
@@ -276,6 +276,10 @@ hk_enqueue_redis_send(struct hk_enqueue_req *req, int eval)
 	HK_ARG(window, strlen(window));
 	if (ev->idem_key != NULL && ev->idem_len > 0)
 		HK_ARG(ev->idem_key, ev->idem_len);
+	else if (ev->event_type[0] != '\0')
+		HK_ARG("", 0);		/* no key, but a type follows */
+	if (ev->event_type[0] != '\0')
+		HK_ARG(ev->event_type, strlen(ev->event_type));
 #undef HK_ARG
 	/* hiredis copies the arguments into its output buffer here.  It
 	 * refuses while the connection is being torn down. */

@@ -43,6 +43,7 @@ struct hk_enqueue_event {
 	size_t      headers_len;
 	const char *body;
 	size_t      body_len;
+	char        event_type[HK_EVFIELD_VALUE_MAX];	/* "": none */
 };
 
 /*

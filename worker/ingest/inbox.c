@@ -41,7 +41,7 @@
 #define HK_INBOX_QUEUE_MAX      8192
 #define HK_INBOX_QUERY_MS       5000	/* a batch without answer: broken */
 #define HK_INBOX_TRIES          4	/* sends of one request, at most */
-#define HK_INBOX_NPARAMS        8
+#define HK_INBOX_NPARAMS        9
 
 /* Type OIDs of the parameters (pg_type.h is a server header). */
 #define HK_INBOX_OID_BYTEA      17
@@ -68,8 +68,9 @@ TAILQ_HEAD(hk_inbox_q, hk_inbox_req);
 static const char hk_inbox_sql[] =
     "WITH ins AS ("
     "INSERT INTO inbox (id, source, idempotency_key, received_at,"
-    " content_type, headers, body, dedup_window_s)"
-    " VALUES ($1::uuid, $2, $3, $4::timestamptz, $5, $6::jsonb, $7, $8)"
+    " content_type, headers, body, dedup_window_s, event_type)"
+    " VALUES ($1::uuid, $2, $3, $4::timestamptz, $5, $6::jsonb, $7, $8,"
+    " $9)"
     " ON CONFLICT (source, idempotency_key) DO NOTHING RETURNING id) "
     "SELECT id::text, false FROM ins "
     "UNION ALL "
@@ -80,10 +81,10 @@ static const char hk_inbox_sql[] =
 static const Oid hk_inbox_types[HK_INBOX_NPARAMS] = {
 	HK_INBOX_OID_TEXT, HK_INBOX_OID_TEXT, HK_INBOX_OID_TEXT,
 	HK_INBOX_OID_TEXT, HK_INBOX_OID_TEXT, HK_INBOX_OID_TEXT,
-	HK_INBOX_OID_BYTEA, HK_INBOX_OID_INT4
+	HK_INBOX_OID_BYTEA, HK_INBOX_OID_INT4, HK_INBOX_OID_TEXT
 };
 static const int hk_inbox_formats[HK_INBOX_NPARAMS] = {
-	1, 1, 1, 1, 1, 1, 1, 1
+	1, 1, 1, 1, 1, 1, 1, 1, 1
 };
 
 static struct {
@@ -174,6 +175,8 @@ hk_inbox_send_one(const struct hk_enqueue_event *ev)
 	len[6] = (int)ev->body_len;
 	v[7] = (const char *)&window;
 	len[7] = (int)sizeof(window);
+	v[8] = ev->event_type[0] != '\0' ? ev->event_type : NULL;
+	len[8] = (int)strlen(ev->event_type);
 	return hk_pgconn_send_params(&hk_inbox.pg, hk_inbox_sql,
 	    HK_INBOX_NPARAMS, hk_inbox_types, v, len, hk_inbox_formats);
 }

@@ -27,6 +27,7 @@
 #include "codec.h"
 #include "core.h"
 #include "enqueue.h"
+#include "evfield.h"
 #include "httpconn.h"
 #include "jsonptr.h"
 #include "jsonscan.h"
@@ -421,6 +422,45 @@ hk_ingest_parse(struct hk_httpconn *c, struct hk_ingest_req *r, int is_json)
 	return HK_OK;
 }
 
+/*
+ * hk_ingest_evtype - the event type, where the source says it is.  A value
+ * that is empty, too long or not UTF-8 is no type: it would only ever match
+ * a "*" pattern, and it must stay printable in a metric label.
+ */
+static void
+hk_ingest_evtype(struct hk_httpconn *c, struct hk_ingest_req *r,
+    int is_json)
+{
+	const struct hk_evfield *f = &r->src->evtype;
+	char *out = r->ev.event_type;
+	size_t outlen = sizeof(r->ev.event_type), vlen;
+	const char *v;
+	int rc = HK_ERROR;
+
+	switch (f->kind) {
+	case HK_EVFIELD_HEADER:
+		if ((v = hk_http_header(&c->req, f->arg, &vlen)) != NULL
+		    && vlen < outlen) {
+			memcpy(out, v, vlen);
+			out[vlen] = '\0';
+			rc = HK_OK;
+		}
+		break;
+	case HK_EVFIELD_JSON:
+		if (is_json)
+			rc = hk_evfield_json(c->body, c->body_len, f, out,
+			    outlen);
+		break;
+	case HK_EVFIELD_FORM:
+		if (!is_json)
+			rc = hk_evfield_form(c->body, c->body_len, f->arg, out,
+			    outlen);
+		break;
+	}
+	if (rc != HK_OK || !hk_jsonscan_utf8_ok(out, strlen(out)))
+		out[0] = '\0';
+}
+
 static void
 hk_ingest_free(struct hk_ingest_req *r)
 {
@@ -462,7 +502,7 @@ hk_ingest_request(struct hk_httpconn *c)
 {
 	struct hk_ingest_req *r;
 	const char *ct, *why = NULL;
-	int webhook, rc;
+	int webhook, rc, is_json;
 
 	/* Refusals of webhook requests were made at the head. */
 	if (hk_ingest_source(c, &webhook) == NULL) {
@@ -493,9 +533,10 @@ hk_ingest_request(struct hk_httpconn *c)
 		return;
 	}
 	ct = hk_http_header(&c->req, "content-type", NULL);
-	if (hk_ingest_parse(c, r, hk_ingest_is_json(ct,
-	    hk_ingest_media_len(ct))) != HK_OK)
+	is_json = hk_ingest_is_json(ct, hk_ingest_media_len(ct));
+	if (hk_ingest_parse(c, r, is_json) != HK_OK)
 		return;
+	hk_ingest_evtype(c, r, is_json);
 	r->t_parse_ns = hk_clock_mono_ns();
 
 	hk_uuid_v7(r->id);

@@ -38,14 +38,19 @@ static const char hk_ctl_events_sql[] =
     "     d.destination, 'status', d.status, 'attempts', d.attempts)"
     "     ORDER BY d.destination), '[]')"
     "   FROM deliveries d WHERE d.event_id = e.id"
-    "    AND d.received_at = e.received_at)"
+    "    AND d.received_at = e.received_at),"
+    "  coalesce(e.event_type, '')"
     " FROM events e"
     " WHERE ($1::text IS NULL OR e.source = $1)"
     "   AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM deliveries d"
     "        WHERE d.event_id = e.id AND d.received_at = e.received_at"
     "        AND d.status = $2))"
+    /* --type: '*' matches any run, as in a destination's types. */
+    "   AND ($3::text IS NULL OR e.event_type LIKE replace(replace(replace("
+    "        replace($3, '\\', '\\\\'), '%', '\\%'), '_', '\\_'),"
+    "        '*', '%'))"
     " ORDER BY e.received_at DESC, e.id DESC"
-    " LIMIT $3::integer";
+    " LIMIT $4::integer";
 
 /* hk_ctl_events_summary - "crm:succeeded audit:retrying" from the JSON. */
 static void
@@ -71,9 +76,9 @@ hk_ctl_events_summary(const json_t *dl, char *buf, size_t len)
 static int
 hk_ctl_events_out(const PGresult *res, int json)
 {
-	static const char *const head[] = { "ID", "SOURCE", "RECEIVED (UTC)",
-	    "BYTES", "DELIVERIES" };
-	struct hk_ctl_table t = { head, 5, 1u << 3, NULL, 0, 0 };
+	static const char *const head[] = { "ID", "SOURCE", "TYPE",
+	    "RECEIVED (UTC)", "BYTES", "DELIVERIES" };
+	struct hk_ctl_table t = { head, 6, 1u << 4, NULL, 0, 0 };
 	json_t *doc = json_array();
 	char when[32], sum[1024];
 	int rc = HK_CTL_OK;
@@ -83,8 +88,11 @@ hk_ctl_events_out(const PGresult *res, int json)
 
 		if (json) {
 			json_array_append_new(doc, json_pack("{s:o,s:o,s:o,s:o,"
-			    "s:o}", "id", hk_ctl_pg_jval(res, r, 0, 's'),
+			    "s:o,s:o}", "id", hk_ctl_pg_jval(res, r, 0, 's'),
 			    "source", hk_ctl_pg_jval(res, r, 1, 's'),
+			    "type", PQgetisnull(res, r, 5)
+			    || PQgetvalue(res, r, 5)[0] == '\0' ? json_null()
+			    : hk_ctl_pg_jval(res, r, 5, 's'),
 			    "received_at", hk_ctl_pg_jval(res, r, 2, 's'),
 			    "bytes", hk_ctl_pg_jval(res, r, 3, 'i'),
 			    "deliveries", dl ? dl : json_array()));
@@ -94,6 +102,7 @@ hk_ctl_events_out(const PGresult *res, int json)
 		json_decref(dl);
 		if (hk_ctl_table_row(&t, (const char *const[]){
 		    PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
+		    PQgetvalue(res, r, 5)[0] ? PQgetvalue(res, r, 5) : "-",
 		    hk_ctl_table_when(PQgetvalue(res, r, 2), when,
 		    sizeof(when)),
 		    PQgetvalue(res, r, 3), sum }) != HK_OK)
@@ -106,12 +115,13 @@ hk_ctl_events_out(const PGresult *res, int json)
 int
 hk_ctl_events(struct hk_ctl *ctl, int argc, char **argv)
 {
-	static const char *const names[] = { "--source", "--status" };
-	const char *params[3] = { NULL, NULL, NULL };
+	static const char *const names[] = { "--source", "--status",
+	    "--type" };
+	const char *params[4] = { NULL, NULL, NULL, NULL };
 	char limit[24];
 	int json = 0, rc;
 
-	if ((rc = hk_ctl_pg_args(argc, argv, names, 2, params, limit,
+	if ((rc = hk_ctl_pg_args(argc, argv, names, 3, params, limit,
 	    sizeof(limit), &json)) != HK_CTL_OK)
 		return rc;
 	if (params[1] != NULL && !hk_ctl_events_status_ok(params[1])) {
@@ -119,8 +129,8 @@ hk_ctl_events(struct hk_ctl *ctl, int argc, char **argv)
 		    "succeeded, retrying, dead\n");
 		return HK_CTL_USAGE;
 	}
-	params[2] = limit;
-	return hk_ctl_pg_list(ctl, hk_ctl_events_sql, 3, params,
+	params[3] = limit;
+	return hk_ctl_pg_list(ctl, hk_ctl_events_sql, 4, params,
 	    hk_ctl_events_out, json);
 }
 

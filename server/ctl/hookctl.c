@@ -34,7 +34,8 @@ static const struct hk_ctl_cmd {
 	  "send SOURCE [--data JSON|@FILE] [--header 'Name: value']... "
 	  "[--url URL] [--content-type T] [-v]" },
 	{ "events", hk_ctl_events,
-	  "events [--source S] [--status STATUS] [--limit N] [--json]" },
+	  "events [--source S] [--status STATUS] [--type T] [--limit N] "
+	  "[--json]" },
 	{ "event",  hk_ctl_event,  "event ID [--json]" },
 	{ "replay", hk_ctl_replay, "replay ID... [--destination D]" },
 	{ "dlq",    hk_ctl_dlq,

@@ -113,7 +113,9 @@ struct hk_rec {
 	uint8_t  flags;
 	uint16_t status;		/* HTTP status answered or received */
 	uint16_t source;		/* index into the configuration's sources */
-	uint16_t dest;			/* delivery: index into destinations */
+	uint16_t dest;			/* delivery: index into destinations;
+					 * ingest: event type number
+					 * (HK_REC_EVTYPE) */
 	uint32_t stage_us[HK_REC_STAGES];
 	uint32_t bytes;			/* body size */
 	uint8_t  id[16];		/* event id (UUIDv7) */

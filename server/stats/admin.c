@@ -87,6 +87,41 @@ hk_admin_get_metrics(struct hk_admin *a, struct hk_httpconn *c,
 	    NULL, b);
 }
 
+/* hk_admin_routing_json - ,"routing":{...}} closing the /stats object. */
+static void
+hk_admin_routing_json(const struct hk_admin *a, struct evbuffer *b)
+{
+	const struct hk_typecount *t = a->types;
+	unsigned n = t->ntotal;
+
+	evbuffer_add_printf(b, ",\"routing\":{\"filtered\":{");
+	for (unsigned s = 0; s < t->nsources; s++) {
+		evbuffer_add_printf(b, "%s", s ? "," : "");
+		hk_promtext_json_str(b, a->conf->sources[s].name);
+		evbuffer_add_printf(b, ":%llu",
+		    (unsigned long long)t->filtered[s]);
+	}
+	evbuffer_add_printf(b, "},\"types\":[");
+	for (unsigned i = 0; i < t->ntotal; i++) {
+		evbuffer_add_printf(b, "%s{\"source\":", i ? "," : "");
+		hk_promtext_json_str(b,
+		    a->conf->sources[t->types[i].source].name);
+		evbuffer_add_printf(b, ",\"type\":");
+		hk_promtext_json_str(b, t->types[i].name);
+		evbuffer_add_printf(b, ",\"count\":%llu}",
+		    (unsigned long long)t->types[i].count);
+	}
+	for (unsigned s = 0; s < t->nsources; s++) {
+		if (t->other[s] == 0)
+			continue;
+		evbuffer_add_printf(b, "%s{\"source\":", n++ ? "," : "");
+		hk_promtext_json_str(b, a->conf->sources[s].name);
+		evbuffer_add_printf(b, ",\"type\":\"other\",\"count\":%llu}",
+		    (unsigned long long)t->other[s]);
+	}
+	evbuffer_add_printf(b, "]}}\n");
+}
+
 static void
 hk_admin_get_stats(struct hk_admin *a, struct hk_httpconn *c,
     struct evbuffer *b)
@@ -106,8 +141,13 @@ hk_admin_get_stats(struct hk_admin *a, struct hk_httpconn *c,
 	}
 	hk_snapshot_json(a->snap, hk_clock_real_us(), fp);
 	fclose(fp);
-	evbuffer_add(b, text, len);
+	/* The snapshot's object, then the routing counters the stats process
+	 * keeps by itself (typecount.h). */
+	while (len > 0 && text[len - 1] != '}')
+		len--;
+	evbuffer_add(b, text, len > 0 ? len - 1 : 0);
 	free(text);
+	hk_admin_routing_json(a, b);
 	hk_admin_reply(c, 200, "application/json", NULL, b);
 }
 

@@ -29,6 +29,7 @@
 #include "sampler.h"
 #include "segment.h"
 #include "snapshot.h"
+#include "typecount.h"
 
 struct event_base;
 
@@ -37,6 +38,7 @@ struct hk_admin {
 	const struct hk_conf *conf;
 	struct hk_segment    *seg;
 	struct hk_aggr       *aggr;
+	const struct hk_typecount *types;	/* routing counters */
 	struct hk_sampler    *sampler;
 	struct hk_pgsampler  *pgsampler;
 	struct hk_procstat   *procstat;

@@ -507,6 +507,41 @@ hk_promtext_build_info(struct hk_promtext *p)
 	hk_promtext_u64(p, "hookd_build_info", labels, 1);
 }
 
+/*
+ * hk_promtext_routing - events by type (the label bounded by
+ * metrics.max_event_types per source, the rest "other") and events that no
+ * destination wanted.
+ */
+static void
+hk_promtext_routing(const struct hk_admin *a, struct hk_promtext *p)
+{
+	const struct hk_typecount *t = a->types;
+	const char *name;
+
+	hk_promtext_family(p, "hookd_events_received_by_type_total", "counter",
+	    "New events accepted, by source and event type; types beyond "
+	    "metrics.max_event_types per source count as other.");
+	for (unsigned i = 0; i < t->ntotal; i++) {
+		name = a->conf->sources[t->types[i].source].name;
+		hk_promtext_u64(p, "hookd_events_received_by_type_total",
+		    (const char *const[]){ "source", name, "type",
+		    t->types[i].name, NULL }, t->types[i].count);
+	}
+	for (unsigned s = 0; s < t->nsources; s++)
+		if (t->other[s] > 0)
+			hk_promtext_u64(p, "hookd_events_received_by_type_total",
+			    (const char *const[]){ "source",
+			    a->conf->sources[s].name, "type", "other", NULL },
+			    t->other[s]);
+	hk_promtext_family(p, "hookd_events_filtered_total", "counter",
+	    "Events stored but wanted by none of their source's "
+	    "destinations (types and filter).");
+	for (unsigned s = 0; s < t->nsources; s++)
+		hk_promtext_u64(p, "hookd_events_filtered_total",
+		    (const char *const[]){ "source", a->conf->sources[s].name,
+		    NULL }, t->filtered[s]);
+}
+
 void
 hk_promtext_metrics(const struct hk_admin *a, struct evbuffer *b, int json)
 {
@@ -540,6 +575,7 @@ hk_promtext_metrics(const struct hk_admin *a, struct evbuffer *b, int json)
 	hk_promtext_counter(a, p, HK_REC_DELIVERY, "hookd_delivery_dead_total",
 	    "Deliveries given up after their last attempt.", HK_AGGR_DEAD);
 	hk_promtext_histograms(a, p, HK_REC_DELIVERY);
+	hk_promtext_routing(a, p);
 
 	hk_promtext_family(p, "hookd_ring_missed_total", "counter",
 	    "Timing records overwritten before the stats process read them.");

@@ -36,6 +36,7 @@
 #include "procstat.h"
 #include "sampler.h"
 #include "snapshot.h"
+#include "typecount.h"
 
 #define HK_STATS_DRAIN_MS   100
 #define HK_STATS_BATCH      256	/* records copied per hk_ring_read */
@@ -49,6 +50,7 @@ static struct {
 	uint64_t              missed_base[HK_SHM_SLOTS];	/* at reset */
 	uint64_t              missed[HK_SHM_SLOTS];	/* since reset */
 	struct hk_aggr        aggr;
+	struct hk_typecount   types;	/* routing counters */
 	struct hk_sampler     sampler;
 	struct hk_pgsampler   pgsampler;
 	struct hk_procstat    procstat;
@@ -79,7 +81,7 @@ hk_stats_main(struct hk_child *c)
 		hk_fatalx("event_base_new failed");
 	if ((hk_stats.snap = calloc(1, HK_SNAP_BYTES_MAX)) == NULL
 	    || hk_aggr_init(&hk_stats.aggr, c->conf, hk_stats_now_sec())
-	    != HK_OK)
+	    != HK_OK || hk_typecount_init(&hk_stats.types, c->conf) != HK_OK)
 		hk_fatalx("out of memory for the statistics");
 	for (unsigned i = 0; i < HK_SHM_SLOTS; i++)
 		hk_ring_reader_init(&hk_stats.rd[i],
@@ -95,6 +97,7 @@ hk_stats_main(struct hk_child *c)
 	hk_stats.admin.conf = c->conf;
 	hk_stats.admin.seg = c->seg;
 	hk_stats.admin.aggr = &hk_stats.aggr;
+	hk_stats.admin.types = &hk_stats.types;
 	hk_stats.admin.sampler = &hk_stats.sampler;
 	hk_stats.admin.pgsampler = &hk_stats.pgsampler;
 	hk_stats.admin.procstat = &hk_stats.procstat;
@@ -122,6 +125,7 @@ hk_stats_main(struct hk_child *c)
 	hk_sampler_free(&hk_stats.sampler);
 	hk_pgsampler_free(&hk_stats.pgsampler);
 	hk_aggr_free(&hk_stats.aggr);
+	hk_typecount_free(&hk_stats.types);
 	free(hk_stats.snap);
 	event_base_free(hk_stats.base);
 	return 0;
@@ -145,8 +149,10 @@ hk_stats_drain(uint64_t now_sec)
 		for (total = 0; total < HK_RING_RECORDS; total += n) {
 			n = hk_ring_read(&hk_stats.rd[s], &slot->ring, buf,
 			    HK_STATS_BATCH);
-			for (i = 0; i < n; i++)
+			for (i = 0; i < n; i++) {
 				hk_aggr_add(&hk_stats.aggr, &buf[i], now_sec);
+				hk_typecount_add(&hk_stats.types, s, &buf[i]);
+			}
 			if (n < HK_STATS_BATCH)
 				break;
 		}
@@ -218,6 +224,7 @@ hk_stats_reset(void)
 	/* Count what was written before the reset under the old totals. */
 	hk_stats_drain(now_sec);
 	hk_aggr_reset(&hk_stats.aggr, now_sec);
+	hk_typecount_reset(&hk_stats.types);
 	for (unsigned i = 0; i < HK_SHM_SLOTS; i++) {
 		hk_stats.missed_base[i] = hk_stats.rd[i].missed;
 		hk_stats.missed[i] = 0;

@@ -29,6 +29,7 @@
 #include "enqueue.h"
 #include "evfield.h"
 #include "httpconn.h"
+#include "ingtypes.h"
 #include "jsonptr.h"
 #include "jsonscan.h"
 #include "log.h"
@@ -104,6 +105,8 @@ hk_ingest_main(struct hk_child *c)
 		hk_fatalx("cannot listen on fd %d", c->fd);
 	if (hk_enqueue_init(hk_ingest.base, conf) != HK_OK)
 		hk_fatalx("cannot set up the event store");
+	if (hk_ingtypes_init(conf, &c->slot->ring) != HK_OK)
+		hk_fatalx("out of memory for the event types");
 	if (hk_child_loop_setup(c, hk_ingest.base, hk_ingest_stop) != HK_OK)
 		hk_fatalx("cannot set up the event loop");
 
@@ -118,6 +121,7 @@ hk_ingest_main(struct hk_child *c)
 	hk_enqueue_shutdown();
 	hk_httpconn_server_free(&hk_ingest.srv);
 	free(hk_ingest.buckets);
+	hk_ingtypes_free();
 	event_base_free(hk_ingest.base);
 	return 0;
 }
@@ -588,6 +592,10 @@ hk_ingest_record(struct hk_httpconn *c, struct hk_ingest_req *r, int status)
 			rec.source = (uint16_t)(r->src - hk_ingest.conf->sources);
 			rec.flags = (uint8_t)r->flags;
 			memcpy(rec.id, r->id, sizeof(rec.id));
+			/* New events only: a duplicate was counted once. */
+			if (status == 202)
+				rec.dest = hk_ingtypes_number(rec.source,
+				    r->ev.event_type);
 			if (r->t_verify_ns)
 				rec.stage_us[HK_STAGE_VERIFY] = (uint32_t)
 				    ((r->t_verify_ns - body) / 1000u);

@@ -856,6 +856,66 @@ test_confcheck(void)
 	HK_CHECK_STR(hk_verify_scheme_name(99), "unknown");
 }
 
+/* Event types by scheme, types, filters and several signing secrets. */
+static void
+test_routing(void)
+{
+	const struct hk_conf_source *s;
+	const struct hk_conf_dest *d;
+	struct hk_conf *conf;
+	char err[512];
+
+	conf = conf_text(
+	    "sources = ( { name = \"gh\"; verify = { scheme = \"github\";"
+	    " secrets = [\"x\"]; }; },\n"
+	    " { name = \"sl\"; verify = { scheme = \"slack\";"
+	    " secrets = [\"x\"]; }; },\n"
+	    " { name = \"sh\"; verify = { scheme = \"shopify\";"
+	    " secrets = [\"x\"]; }; },\n"
+	    " { name = \"own\"; verify = { scheme = \"github\";"
+	    " secrets = [\"x\"]; }; event_type = \"json:/kind\"; },\n"
+	    " { name = \"t\"; } );\n"
+	    "destinations = ( { name = \"d\"; url = \"http://h/\";"
+	    " sources = [\"gh\"]; types = [\"push\", \"pull_*\"];\n"
+	    " filter = ( { on = \"header:X-Env\"; reject = [\"test\"]; } );\n"
+	    " signing_secrets = [\"whsec_dGVzdA==\", \"whsec_b2xk\"]; },\n"
+	    " { name = \"e\"; url = \"http://h/\"; sources = [\"t\"];"
+	    " signing_secret = \"whsec_dGVzdA==\"; } );\n", err, sizeof(err));
+	HK_CHECK(conf != NULL);
+	if (conf == NULL) {
+		printf("%s\n", err);
+		return;
+	}
+	s = hk_conf_source(conf, "gh", 2);
+	HK_CHECK_STR(s->event_type, "header:X-GitHub-Event");
+	HK_CHECK(s->evtype.kind == HK_EVFIELD_HEADER);
+	HK_CHECK_STR(s->evtype.arg, "x-github-event");
+	HK_CHECK_STR(hk_conf_source(conf, "sl", 2)->event_type,
+	    "json:/event/type");
+	HK_CHECK(hk_conf_source(conf, "sl", 2)->evtype.nseg == 2);
+	HK_CHECK_STR(hk_conf_source(conf, "sh", 2)->event_type,
+	    "header:X-Shopify-Topic");
+	HK_CHECK_STR(hk_conf_source(conf, "own", 3)->event_type,
+	    "json:/kind");
+	HK_CHECK(hk_conf_source(conf, "t", 1)->evtype.kind
+	    == HK_EVFIELD_NONE);
+	d = hk_conf_dest(conf, "d");
+	HK_CHECK(d->ntypes == 2 && d->nfilter == 1);
+	HK_CHECK(d->filter[0].nreject == 1 && d->filter[0].naccept == 0);
+	HK_CHECK(d->filter[0].f.kind == HK_EVFIELD_HEADER);
+	HK_CHECK(d->nsigning_secrets == 2);
+	d = hk_conf_dest(conf, "e");
+	HK_CHECK(d->nsigning_secrets == 1);
+	HK_CHECK_STR(d->signing_secrets[0], "whsec_dGVzdA==");
+	HK_CHECK(conf->metrics.max_event_types == 50);
+	hk_conf_free(conf);
+	HK_CHECK(conf_fails("sources = ( { name = \"a\"; } );\n"
+	    "destinations = ( { name = \"d\"; url = \"http://h/\";\n"
+	    " sources = [\"a\"];\n"
+	    " signing_secrets = [\"whsec_dGVzdA==\", \"whsec_dGVzdA==\"];"
+	    " } );\n", 4, "signing_secrets[1] repeats signing_secrets[0]"));
+}
+
 int
 main(void)
 {
@@ -879,5 +939,6 @@ main(void)
 	HK_RUN(test_secrets);
 	HK_RUN(test_env);
 	HK_RUN(test_confcheck);
+	HK_RUN(test_routing);
 	return hk_unit_done();
 }

@@ -92,8 +92,13 @@ static void
 hk_admin_routing_json(const struct hk_admin *a, struct evbuffer *b)
 {
 	const struct hk_typecount *t = a->types;
-	unsigned n = t->ntotal;
+	unsigned n;
 
+	if (t == NULL) {
+		evbuffer_add_printf(b, "}\n");
+		return;
+	}
+	n = t->ntotal;
 	evbuffer_add_printf(b, ",\"routing\":{\"filtered\":{");
 	for (unsigned s = 0; s < t->nsources; s++) {
 		evbuffer_add_printf(b, "%s", s ? "," : "");

@@ -518,6 +518,9 @@ hk_promtext_routing(const struct hk_admin *a, struct hk_promtext *p)
 	const struct hk_typecount *t = a->types;
 	const char *name;
 
+	if (t == NULL)
+		return;
+
 	hk_promtext_family(p, "hookd_events_received_by_type_total", "counter",
 	    "New events accepted, by source and event type; types beyond "
 	    "metrics.max_event_types per source count as other.");

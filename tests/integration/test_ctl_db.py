@@ -124,7 +124,8 @@ def test_events_newest_first_with_delivery_summary(gw, db):
     add_delivery(db, e2, "audit", "retrying", attempts=2)
 
     header, rows = table(ok(gw.ctl("events")))
-    assert header.split() == ["ID", "SOURCE", "RECEIVED", "(UTC)", "BYTES", "DELIVERIES"]
+    assert header.split() == ["ID", "SOURCE", "TYPE", "RECEIVED", "(UTC)", "BYTES",
+                              "DELIVERIES"]
     assert [r.split()[0] for r in rows] == [e3, e2, e1]
     assert_aligned(header, rows, "SOURCE")
     assert_aligned(header, rows, "DELIVERIES")
@@ -144,7 +145,8 @@ def test_events_newest_first_with_delivery_summary(gw, db):
 
     doc = json.loads(ok(gw.ctl("events", "--json", "--source", "test")))
     assert [e["id"] for e in doc] == [e3, e2]
-    assert doc[1] == {"id": e2, "source": "test", "received_at": "2026-11-22T10:00:01.000000Z",
+    assert doc[1] == {"id": e2, "source": "test", "type": None,
+                      "received_at": "2026-11-22T10:00:01.000000Z",
                       "bytes": 300,
                       "deliveries": [{"destination": "audit", "status": "retrying", "attempts": 2},
                                      {"destination": "crm", "status": "succeeded", "attempts": 1}]}

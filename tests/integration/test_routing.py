@@ -314,3 +314,30 @@ def test_source_event_type_errors(workdir):
     assert r.returncode == 1
     assert r.stderr.startswith(path + ":4: "), r.stderr
     assert "event_type: not one of header:NAME" in r.stderr
+
+
+def test_type_travels_through_the_inbox(hookd_factory, sinks, pg_server, redis_server):
+    """With Redis down the type is kept in the inbox row, and routing still
+    uses it once the row is moved into the stream: with and without an
+    idempotency key (the key comes before the type in the script's
+    arguments)."""
+    a = sinks()
+    h = start(hookd_factory, '{ name = "test"; event_type = "json:/type"; }',
+              ['{ name = "orders"; url = "%s"; sources = ["test"]; types = ["order.*"]; }'
+               % a.url])
+    redis_server.stop()
+    keyed = post(h, "test", '{"type":"order.paid"}', {"Idempotency-Key": "inbox-route-1"})
+    plain = post(h, "test", '{"type":"order.new"}', {})
+    other = post(h, "test", '{"type":"user.new"}', {})
+    assert sorted(r[0] for r in rows(pg_server, "SELECT event_type FROM inbox")) == \
+        ["order.new", "order.paid", "user.new"]
+    redis_server.start()
+    harness.wait_for(lambda: got(a) == {keyed, plain}, timeout=30,
+                     what="the inbox's order events delivered")
+    assert stored(pg_server, keyed) == ("order.paid", ["orders"])
+    assert stored(pg_server, plain) == ("order.new", ["orders"])
+    assert stored(pg_server, other) == ("user.new", [])
+    assert rows(pg_server, "SELECT idempotency_key FROM events WHERE id = %s",
+                keyed) == [("inbox-route-1",)]
+    assert rows(pg_server, "SELECT idempotency_key FROM events WHERE id = %s",
+                plain) == [(None,)]

@@ -12,6 +12,7 @@
 
 #include <libpq-fe.h>
 
+#include "confroute.h"
 #include "core.h"
 #include "ctl.h"
 
@@ -56,6 +57,37 @@ hk_ctl_replay_routes(const struct hk_conf_dest *dest, const char *source)
 	return 0;
 }
 
+/*
+ * hk_ctl_replay_wants - would the pool route the event of row 0 of ev
+ * (source, type, content type, headers, body as bytea text) to dest?  A
+ * destination named with --destination gets it regardless: the operator
+ * asked for it.
+ */
+static int
+hk_ctl_replay_wants(const struct hk_conf_dest *dest, const PGresult *ev)
+{
+	struct hk_confroute_event rev;
+	unsigned char *body;
+	size_t blen = 0;
+	int yes;
+
+	if (dest->ntypes == 0 && dest->nfilter == 0)
+		return 1;
+	if ((body = PQunescapeBytea((const unsigned char *)PQgetvalue(ev, 0,
+	    4), &blen)) == NULL)
+		return 0;
+	rev.type = PQgetvalue(ev, 0, 1);
+	rev.ctype = PQgetvalue(ev, 0, 2);
+	rev.ctype_len = strlen(rev.ctype);
+	rev.headers = PQgetvalue(ev, 0, 3);
+	rev.headers_len = strlen(rev.headers);
+	rev.body = (const char *)body;
+	rev.body_len = blen;
+	yes = hk_confroute_wants(dest, &rev);
+	PQfreemem(body);
+	return yes;
+}
+
 /* hk_ctl_replay_rows - add the replayed rows of res to the table. */
 static int
 hk_ctl_replay_rows(struct hk_ctl_table *t, const char *id, const PGresult *res)
@@ -77,13 +109,14 @@ hk_ctl_replay_one(PGconn *conn, const struct hk_conf *conf, const char *id,
     const char *dest, const char *names, struct hk_ctl_table *t)
 {
 	const char *params[3] = { id, dest, names };
-	PGresult *res;
+	PGresult *res, *ev = NULL;
 	char *source;
 	int n, total;
 
 	if (hk_ctl_pg_exec(conn, "BEGIN") != HK_OK)
 		return HK_ERROR;
-	if ((res = hk_ctl_pg_query(conn, "SELECT source FROM events"
+	if ((res = hk_ctl_pg_query(conn, "SELECT source, coalesce(event_type,"
+	    " ''), content_type, headers::text, body FROM events"
 	    " WHERE id = $1::uuid FOR SHARE", 1, params)) == NULL)
 		goto fail;
 	if (PQntuples(res) == 0) {
@@ -92,7 +125,7 @@ hk_ctl_replay_one(PGconn *conn, const struct hk_conf *conf, const char *id,
 		goto fail;
 	}
 	source = strdup(PQgetvalue(res, 0, 0));
-	PQclear(res);
+	ev = res;
 	if (source == NULL ||
 	    (res = hk_ctl_pg_query(conn, hk_ctl_replay_sql, 3, params)) == NULL)
 		goto fail_source;
@@ -100,7 +133,9 @@ hk_ctl_replay_one(PGconn *conn, const struct hk_conf *conf, const char *id,
 	PQclear(res);
 	for (int i = 0; i < conf->ndests && total >= 0; i++) {
 		if ((dest != NULL && strcmp(conf->dests[i].name, dest) != 0)
-		    || !hk_ctl_replay_routes(&conf->dests[i], source))
+		    || !hk_ctl_replay_routes(&conf->dests[i], source)
+		    || (dest == NULL && !hk_ctl_replay_wants(&conf->dests[i],
+		    ev)))
 			continue;
 		params[1] = conf->dests[i].name;
 		if ((res = hk_ctl_pg_query(conn, hk_ctl_replay_new_sql, 2,
@@ -119,12 +154,14 @@ hk_ctl_replay_one(PGconn *conn, const struct hk_conf *conf, const char *id,
 		    "%s%s to replay\n", id, source, dest ? " to " : "",
 		    dest ? dest : "");
 	free(source);
+	PQclear(ev);
 	if (hk_ctl_pg_exec(conn, "COMMIT") != HK_OK)
 		return HK_ERROR;
 	return total;
 
 fail_source:
 	free(source);
+	PQclear(ev);
 fail:
 	hk_ctl_pg_exec(conn, "ROLLBACK");
 	return HK_ERROR;

@@ -341,3 +341,17 @@ def test_type_travels_through_the_inbox(hookd_factory, sinks, pg_server, redis_s
                 keyed) == [("inbox-route-1",)]
     assert rows(pg_server, "SELECT idempotency_key FROM events WHERE id = %s",
                 plain) == [(None,)]
+
+
+def test_replay_respects_types_unless_a_destination_is_named(hookd_factory, sinks, pg_server):
+    a = sinks()
+    h = start(hookd_factory, GH_SOURCE,
+              ['{ name = "pushes"; url = "%s"; sources = ["gh"]; types = ["push"]; }' % a.url])
+    issue = github(h, "issues", {"action": "opened"})
+    assert stored(pg_server, issue) == ("issues", [])
+    r = h.ctl("replay", issue)
+    assert "has no delivery to replay" in r.stderr, r.stderr
+    assert stored(pg_server, issue) == ("issues", [])
+    r = h.ctl("replay", issue, "--destination", "pushes")
+    assert r.returncode == 0, r.stderr
+    harness.wait_for(lambda: got(a) == {issue}, timeout=20, what="the replayed issue")

@@ -31,10 +31,10 @@
 #include <string.h>
 
 #include "clock.h"
+#include "confroute.h"
 #include "core.h"
 #include "dispatch.h"
 #include "dlbatch.h"
-#include "dlfilter.h"
 #include "dlstore.h"
 #include "log.h"
 #include "ring.h"
@@ -143,6 +143,10 @@ static int
 hk_dlroute_rows_args(struct hk_dlroute_ins *in, char *a[4], size_t cap)
 {
 	const struct hk_conf *conf = hk_dispatch.conf;
+	const struct hk_dl_event *ev = in->ev;
+	const struct hk_confroute_event rev = { ev->event_type, ev->ctype,
+	    ev->ctype_len, ev->headers, ev->headers_len, ev->body,
+	    ev->body_len };
 	size_t o[4] = { 1, 1, 1, 1 };
 	const char *st, *err;
 	uint64_t us;
@@ -154,7 +158,7 @@ hk_dlroute_rows_args(struct hk_dlroute_ins *in, char *a[4], size_t cap)
 		if (!hk_dlroute_routes(&conf->dests[d], in->ev->source))
 			continue;
 		subscribed++;
-		if (!hk_dlfilter_wants(&conf->dests[d], in->ev))
+		if (!hk_confroute_wants(&conf->dests[d], &rev))
 			continue;
 		if (hk_dlroute_mode(d, &st, &err, &us))
 			in->direct[d / 8] |= (uint8_t)(1u << (d % 8));

@@ -1,6 +1,7 @@
 /*
- * dlfilter.c - a destination's types and filter, evaluated once per event
- * when it is routed (dlroute.c).
+ * confroute.c - a destination's types and filter, evaluated once per event
+ * when the delivery pool routes it (worker/delivery/dlroute.c), and by
+ * hookctl replay for destinations an event has no row for.
  *
  * Everything that can be decided at load is decided there (config.c): the
  * patterns are checked and the fields compiled, so here each condition is
@@ -17,13 +18,13 @@
 #include <strings.h>
 
 #include "core.h"
-#include "dlfilter.h"
+#include "confroute.h"
 #include "evfield.h"
 
-#define HK_DLFILTER_FORM	"application/x-www-form-urlencoded"
+#define HK_CONFROUTE_FORM	"application/x-www-form-urlencoded"
 
 static int
-hk_dlfilter_any(char *const *pats, int n, const char *v)
+hk_confroute_any(char *const *pats, int n, const char *v)
 {
 	for (int i = 0; i < n; i++)
 		if (hk_evfield_glob(pats[i], v))
@@ -31,14 +32,14 @@ hk_dlfilter_any(char *const *pats, int n, const char *v)
 	return 0;
 }
 
-/* hk_dlfilter_value - the condition's field of ev, into out. */
+/* hk_confroute_value - the condition's field of ev, into out. */
 static int
-hk_dlfilter_value(const struct hk_evfield *f, const struct hk_dl_event *ev,
+hk_confroute_value(const struct hk_evfield *f, const struct hk_confroute_event *ev,
     char *out, size_t outlen)
 {
-	size_t n = strlen(HK_DLFILTER_FORM);
+	size_t n = strlen(HK_CONFROUTE_FORM);
 	int form = ev->ctype_len >= n && strncasecmp(ev->ctype,
-	    HK_DLFILTER_FORM, n) == 0;
+	    HK_CONFROUTE_FORM, n) == 0;
 
 	switch (f->kind) {
 	case HK_EVFIELD_HEADER:
@@ -55,22 +56,22 @@ hk_dlfilter_value(const struct hk_evfield *f, const struct hk_dl_event *ev,
 }
 
 int
-hk_dlfilter_wants(const struct hk_conf_dest *d, const struct hk_dl_event *ev)
+hk_confroute_wants(const struct hk_conf_dest *d, const struct hk_confroute_event *ev)
 {
 	char v[HK_EVFIELD_VALUE_MAX];
 	int found;
 
-	if (d->ntypes > 0 && (ev->event_type[0] == '\0'
-	    || !hk_dlfilter_any(d->types, d->ntypes, ev->event_type)))
+	if (d->ntypes > 0 && (ev->type[0] == '\0'
+	    || !hk_confroute_any(d->types, d->ntypes, ev->type)))
 		return 0;
 	for (int i = 0; i < d->nfilter; i++) {
 		const struct hk_conf_cond *c = &d->filter[i];
 
-		found = hk_dlfilter_value(&c->f, ev, v, sizeof(v)) == HK_OK;
+		found = hk_confroute_value(&c->f, ev, v, sizeof(v)) == HK_OK;
 		if (c->naccept > 0 && (!found
-		    || !hk_dlfilter_any(c->accept, c->naccept, v)))
+		    || !hk_confroute_any(c->accept, c->naccept, v)))
 			return 0;
-		if (found && hk_dlfilter_any(c->reject, c->nreject, v))
+		if (found && hk_confroute_any(c->reject, c->nreject, v))
 			return 0;
 	}
 	return 1;

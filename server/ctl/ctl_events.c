@@ -139,7 +139,7 @@ hk_ctl_events(struct hk_ctl *ctl, int argc, char **argv)
 static const char hk_ctl_event_sql[] =
     "SELECT id, source, " HK_CTL_PG_TS("received_at") ", content_type,"
     "  idempotency_key, octet_length(body), headers::text,"
-    "  substring(body FROM 1 FOR 1024)"
+    "  substring(body FROM 1 FOR 1024), event_type"
     " FROM events WHERE id = $1::uuid";
 
 static const char hk_ctl_event_dl_sql[] =
@@ -218,9 +218,10 @@ hk_ctl_event_json(const struct hk_ctl_event *e)
 		    "attempt_log", hk_ctl_event_json_attempts(e,
 		    PQgetvalue(e->dl, r, 0))));
 	}
-	doc = json_pack("{s:o,s:o,s:o,s:o,s:o,s:I,s:o,s:s,s:b,s:o}",
+	doc = json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:I,s:o,s:s,s:b,s:o}",
 	    "id", hk_ctl_pg_jval(e->ev, 0, 0, 's'),
 	    "source", hk_ctl_pg_jval(e->ev, 0, 1, 's'),
+	    "type", hk_ctl_pg_jval(e->ev, 0, 8, 's'),
 	    "received_at", hk_ctl_pg_jval(e->ev, 0, 2, 's'),
 	    "content_type", hk_ctl_pg_jval(e->ev, 0, 3, 's'),
 	    "idempotency_key", hk_ctl_pg_jval(e->ev, 0, 4, 's'),
@@ -298,6 +299,9 @@ hk_ctl_event_text(const struct hk_ctl_event *e)
 
 	printf("event         %s\n", PQgetvalue(e->ev, 0, 0));
 	printf("source        %s\n", PQgetvalue(e->ev, 0, 1));
+	printf("type          %s\n", PQgetvalue(e->ev, 0, 8)[0]
+	    ? hk_ctl_table_line(PQgetvalue(e->ev, 0, 8), err, sizeof(err))
+	    : "-");
 	printf("received      %s UTC\n", hk_ctl_table_when(PQgetvalue(e->ev, 0,
 	    2), when, sizeof(when)));
 	printf("content type  %s\n", PQgetvalue(e->ev, 0, 3)[0]

@@ -264,6 +264,10 @@ def test_hookctl_events_by_type(hookd_factory, sinks, pg_server):
     text = events("--type", "push")
     assert text.splitlines()[0].split()[:3] == ["ID", "SOURCE", "TYPE"]
     assert push in text and "push" in text.splitlines()[1]
+    r = h.ctl("event", pr, "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["type"] == "pull_request"
+    r = h.ctl("event", pr)
+    assert re.search(r"^type\s+pull_request$", r.stdout, re.M), r.stdout
 
 
 BAD = [

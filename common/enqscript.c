@@ -10,10 +10,10 @@
  * The script.  KEYS: the dedup key when the event has one, then the stream.
  * ARGV: id, source, received_at, content_type, headers, body,
  * dedup_window_s, then optionally the idempotency key (kept in the entry,
- * so that the events row carries it; "" for none) and the event type.  Returns {0, id} for a new
- * event, {1, first id} for a duplicate.  Redis runs a script without
- * interleaving any other command, so check, append and mark happen as one
- * step.
+ * so that the events row carries it; "" for none) and the event type.
+ * Returns {0, id} for a new event, {1, first id} for a duplicate.  Redis
+ * runs a script without interleaving any other command, so check, append
+ * and mark happen as one step.
  */
 const char hk_enqscript[] =
     /* The stream is always the last key. */

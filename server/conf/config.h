@@ -18,7 +18,8 @@
 #define HK_CONF_MAX_RETRIES   32
 #define HK_CONF_MAX_SOURCES   256
 #define HK_CONF_MAX_DESTS     256
-#define HK_CONF_NAME_MAX      63	/* source and destination names: [A-Za-z0-9_.-] */
+#define HK_CONF_NAME_MAX      63
+#define HK_CONF_MAX_SENTINELS 16	/* source and destination names: [A-Za-z0-9_.-] */
 /*
  * Children of one generation (ingest and delivery workers and the stats
  * process), at most: during a reload two generations run at once, and
@@ -91,6 +92,11 @@ struct hk_conf {
 		char   *url;
 		char   *prefix;
 		int     timeout_ms;
+		char   *sentinels[HK_CONF_MAX_SENTINELS];	/* "host:port" */
+		int     nsentinels;
+		char   *master_name;	/* "" without sentinels */
+		int     replicas_ack;	/* WAIT for this many replicas */
+		int     replicas_timeout_ms;
 	} redis;
 
 	struct {

@@ -48,6 +48,7 @@ static struct {
 	int      tried;			/* sentinels asked in this round */
 	int      first;			/* the one that answered last */
 	int      ok;			/* the round's answer */
+	int      overtaken;		/* +switch-master during the round */
 	char     found_host[HK_REDISLOC_HOST_MAX];
 	int      found_port;
 	char     master[HK_REDISLOC_ADDR_MAX];
@@ -153,6 +154,14 @@ hk_redisloc_done_cb(evutil_socket_t fd, short what, void *arg)
 static void
 hk_redisloc_round_end(int ok)
 {
+	/* The sentinel asked may have answered before the switch. */
+	if (hk_redisloc.overtaken) {
+		snprintf(hk_redisloc.found_host, sizeof(hk_redisloc.found_host),
+		    "%s", hk_redisloc.moved_host);
+		hk_redisloc.found_port = hk_redisloc.moved_port;
+		hk_redisloc.overtaken = 0;
+		ok = 1;
+	}
 	hk_redisloc.asking = 0;
 	hk_redisloc.ok = ok;
 	evtimer_del(hk_redisloc.ask_tmo);
@@ -307,6 +316,7 @@ hk_redisloc_find(struct hk_redisloc_client *c)
 	if (hk_redisloc.asking || hk_redisloc.base == NULL)
 		return;
 	hk_redisloc.asking = 1;
+	hk_redisloc.overtaken = 0;
 	hk_redisloc.tried = 0;
 	hk_redisloc.next = hk_redisloc.first;
 	hk_redisloc_ask_next();
@@ -322,6 +332,8 @@ hk_redisloc_moved_cb(evutil_socket_t fd, short what, void *arg)
 
 	snprintf(host, sizeof(host), "%s", hk_redisloc.moved_host);
 	hk_redisloc_named(host, port, "+switch-master");
+	if (hk_redisloc.asking)
+		hk_redisloc.overtaken = 1;
 	TAILQ_FOREACH(c, &hk_redisloc.clients, link)
 		if (c->moved != NULL)
 			c->moved(c, host, port);

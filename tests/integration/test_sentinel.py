@@ -20,6 +20,7 @@ The configuration tests at the end need no servers, nor do the checks of
 the README's multi-host compose example (etc/docker/compose.cluster.yml).
 """
 
+import json
 import os
 import re
 import signal
@@ -458,6 +459,29 @@ def test_replicas_ack_answers_only_what_the_replica_has(pg_server, hookd_factory
         sink.close()
         replica.kill()
         primary.kill()
+
+
+# --- what each host says about Redis ----------------------------------------
+
+def test_two_instances_count_two_consumer_hosts(redis_server, hookd_factory):
+    """Two instances on one Redis (no Sentinel): each host's /metrics and
+    hookctl status name the Redis it uses and count both instances'
+    delivery consumers (<host>/<instance>/delivery-<i>) in the group."""
+    a = hookd_factory(delivery_workers=2)
+    b = hookd_factory(delivery_workers=1)
+    addr = "127.0.0.1:%d" % redis_server.port
+    for h in (a, b):
+        harness.wait_for(lambda: _metric(h, "hookd_redis_consumer_hosts") == [("", "2")], 15,
+                         what="two consumer hosts in %s's /metrics" % h.instance)
+        assert _metric(h, "hookd_redis_consumers") == [("", "3")]
+        assert _metric(h, "hookd_redis_master_info") == [('{addr="%s"}' % addr, "1")]
+        assert _metric(h, "hookd_redis_failovers_total") == [("", "0")]
+        # The snapshot hookctl reads is published ten times a second.
+        line = "redis master %s  failovers followed 0  consumer hosts 2" % addr
+        harness.wait_for(lambda: line in h.ctl("status").stdout, 5, 0.1, what=line)
+        js = json.loads(h.ctl("status", "--json").stdout)
+        assert js["redis"] == {"master": addr, "up": True, "failovers": 0,
+                               "consumer_hosts": 2}
 
 
 # --- configuration ---------------------------------------------------------

@@ -106,3 +106,19 @@ hk_redisurl_parse(const char *s, struct hk_redisurl *u)
 	}
 	return HK_OK;
 }
+
+int
+hk_redisurl_addr(const char *s, char *host, size_t cap, int *port)
+{
+	struct hk_redisurl u;
+
+	memset(&u, 0, sizeof(u));
+	u.port = 0;
+	if (s == NULL || s[0] == '\0' || s[0] == ':'
+	    || hk_redisurl_host(&u, s, s + strlen(s)) != HK_OK || u.port == 0
+	    || strlen(u.host) >= cap)
+		return HK_ERROR;
+	snprintf(host, cap, "%s", u.host);
+	*port = u.port;
+	return HK_OK;
+}

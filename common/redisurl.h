@@ -4,6 +4,8 @@
 #ifndef HK_REDISURL_H
 #define HK_REDISURL_H
 
+#include <stddef.h>
+
 struct hk_redisurl {
 	char host[256];
 	int  port;
@@ -18,5 +20,11 @@ struct hk_redisurl {
  * password; a missing host is 127.0.0.1, a missing port 6379.
  */
 int hk_redisurl_parse(const char *s, struct hk_redisurl *u);
+
+/*
+ * "host:port" or "[v6]:port" (a sentinel's address): HK_OK with host (cap
+ * bytes) and port, or HK_ERROR.  The port is required.
+ */
+int hk_redisurl_addr(const char *s, char *host, size_t cap, int *port);
 
 #endif

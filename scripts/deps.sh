@@ -11,7 +11,7 @@ set -eu
 PKGS="build-essential pkg-config
 libevent-dev libhiredis-dev libpq-dev libconfig-dev libcurl4-openssl-dev
 libssl-dev libjansson-dev
-redis-server postgresql postgresql-contrib
+redis-server redis-sentinel postgresql postgresql-contrib
 python3 python3-pytest python3-redis python3-psycopg2 python3-requests
 python3-prometheus-client python3-yaml prometheus openssl curl procps iproute2
 docker-compose systemd man-db groff-base strace

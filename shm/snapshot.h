@@ -139,7 +139,11 @@ struct hk_snapshot {
 	uint64_t records;		/* ring records read since start */
 	uint64_t ring_missed;		/* records lost since start */
 	char     instance[64];
-	uint8_t  reserved[256 - 192];
+	/* Redis as the stats process sees it (Sentinel may move the master). */
+	char     redis_master[48];	/* "host:port" sampled; "" unknown */
+	uint32_t redis_switches;	/* new masters followed since start */
+	int32_t  consumer_hosts;	/* "<host>/<instance>"s in the group; -1 ? */
+	uint8_t  reserved[256 - 248];
 	/* struct hk_snap_group group[ngroups] follows. */
 };
 _Static_assert(sizeof(struct hk_snapshot) == 256, "snapshot header size");

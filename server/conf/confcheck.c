@@ -214,6 +214,16 @@ hk_confcheck_listen(const char *s, char *why, size_t whylen)
 	return hk_confcheck_hostport(s, strlen(s), 1, ".-", why, whylen);
 }
 
+/* hk_confcheck_sentinel - "host:port" or "[v6]:port" of a Redis Sentinel. */
+int
+hk_confcheck_sentinel(const char *s, char *why, size_t whylen)
+{
+	if (s[0] == ':')
+		return hk_confcheck_why(why, whylen, "the host is missing; "
+		    "expected host:port or [address]:port");
+	return hk_confcheck_hostport(s, strlen(s), 1, ".-", why, whylen);
+}
+
 /* hk_confcheck_digits - s[0..n) all decimal digits (n may be 0). */
 static int
 hk_confcheck_digits(const char *s, size_t n)

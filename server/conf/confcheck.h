@@ -25,6 +25,8 @@ int hk_confcheck_instance(const char *s, char *why, size_t whylen);
 int hk_confcheck_name(const char *s, char *why, size_t whylen);
 /* "host:port", "[v6]:port" or ":port". */
 int hk_confcheck_listen(const char *s, char *why, size_t whylen);
+/* A Redis Sentinel's "host:port" or "[v6]:port". */
+int hk_confcheck_sentinel(const char *s, char *why, size_t whylen);
 /* redis://[user:pass@]host[:port][/db] or unix:///path. */
 int hk_confcheck_redis_url(const char *s, char *why, size_t whylen);
 /* postgresql://..., postgres://... or a libpq "key=value ..." string. */

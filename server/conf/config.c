@@ -84,6 +84,15 @@ static const struct hk_confparse_key hk_conf_root_keys[] = {
 	    .check = hk_confcheck_visible },
 	HK_NUM("redis.timeout_ms", HK_T_INT, HK_C(redis.timeout_ms), "1000",
 	    10, 60000),
+	{ "redis.sentinels", HK_T_STRS, HK_C(redis.sentinels), "", 1, 300,
+	    .nmax = HK_CONF_MAX_SENTINELS, .noff = HK_C(redis.nsentinels),
+	    .check = hk_confcheck_sentinel },
+	{ "redis.master_name", HK_T_STR, HK_C(redis.master_name), "", 0, 128,
+	    .check = hk_confcheck_visible },
+	HK_NUM("redis.replicas_ack", HK_T_INT, HK_C(redis.replicas_ack), "0",
+	    0, 16),
+	HK_NUM("redis.replicas_timeout_ms", HK_T_INT,
+	    HK_C(redis.replicas_timeout_ms), "100", 1, 60000),
 
 	{ "postgres.url", HK_T_STR, HK_C(postgres.url),
 	    "postgresql://hookd@127.0.0.1:5432/hookd", 1, 4095,
@@ -561,6 +570,42 @@ hk_conf_environment(struct hk_confparse_ctx *ctx,
 	return HK_OK;
 }
 
+/*
+ * hk_conf_redis - the Redis keys that depend on each other.  With
+ * sentinels, the master's address comes from them and redis.url lends only
+ * its user, password and database.  WAIT holds the connection's pipeline,
+ * so it must give up before the connection's own timeout drops it.
+ */
+static int
+hk_conf_redis(struct hk_confparse_ctx *ctx, struct hk_confparse_obj *obj,
+    const struct hk_conf *conf)
+{
+	if (conf->redis.nsentinels > 0 && conf->redis.master_name[0] == '\0')
+		return hk_confparse_err(ctx, hk_confparse_at(obj,
+		    "redis.sentinels"), "redis.sentinels needs "
+		    "redis.master_name, the name the sentinels monitor the "
+		    "master under");
+	if (conf->redis.nsentinels == 0 && conf->redis.master_name[0] != '\0')
+		return hk_confparse_err(ctx, hk_confparse_at(obj,
+		    "redis.master_name"), "redis.master_name applies only "
+		    "with redis.sentinels");
+	if (conf->redis.nsentinels > 0 && strncmp(conf->redis.url, "unix:",
+	    5) == 0)
+		return hk_confparse_err(ctx, hk_confparse_at(obj, "redis.url"),
+		    "redis.url: with redis.sentinels the url lends only its "
+		    "password and database; write redis://[user:pass@]host/db");
+	if (conf->redis.replicas_ack > 0 && conf->redis.replicas_timeout_ms
+	    >= conf->redis.timeout_ms)
+		return hk_confparse_err(ctx, hk_confparse_at(obj,
+		    "redis.replicas_timeout_ms") ? hk_confparse_at(obj,
+		    "redis.replicas_timeout_ms") : hk_confparse_at(obj,
+		    "redis.replicas_ack"), "redis.replicas_timeout_ms (%d) "
+		    "must be below redis.timeout_ms (%d), which would drop "
+		    "the connection first", conf->redis.replicas_timeout_ms,
+		    conf->redis.timeout_ms);
+	return HK_OK;
+}
+
 /* hk_conf_finish - the values worked out from others, and their checks. */
 static int
 hk_conf_finish(struct hk_confparse_ctx *ctx, struct hk_confparse_obj *obj,
@@ -570,6 +615,8 @@ hk_conf_finish(struct hk_confparse_ctx *ctx, struct hk_confparse_obj *obj,
 	char buf[128];
 	long ncpu, room;
 
+	if (hk_conf_redis(ctx, obj, conf) != HK_OK)
+		return HK_ERROR;
 	if (conf->log.slow_warn_ms > conf->log.slow_error_ms)
 		return hk_confparse_err(ctx, warn, "log.slow_warn_ms (%d) is "
 		    "above log.slow_error_ms (%d)", conf->log.slow_warn_ms,

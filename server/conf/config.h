@@ -22,6 +22,7 @@
 #define HK_CONF_MAX_SIGNING  8	/* signing_secrets of a destination */
 #define HK_CONF_MAX_FILTER   16	/* filter conditions of a destination */
 #define HK_CONF_NAME_MAX      63	/* source and destination names: [A-Za-z0-9_.-] */
+#define HK_CONF_MAX_SENTINELS 16
 /*
  * Children of one generation (ingest and delivery workers and the stats
  * process), at most: during a reload two generations run at once, and
@@ -118,6 +119,11 @@ struct hk_conf {
 		char   *url;
 		char   *prefix;
 		int     timeout_ms;
+		char   *sentinels[HK_CONF_MAX_SENTINELS];	/* "host:port" */
+		int     nsentinels;
+		char   *master_name;	/* "" without sentinels */
+		int     replicas_ack;	/* WAIT for this many replicas */
+		int     replicas_timeout_ms;
 	} redis;
 
 	struct {

@@ -1,12 +1,15 @@
 /*
- * ctl_status.c - hookctl status: the process table from the segment.
+ * ctl_status.c - hookctl status: the process table from the segment, and
+ * the Redis master the instance uses, from the stats snapshot.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
 #include "core.h"
 #include "ctl.h"
+#include "snapshot.h"
 
 static void
 hk_ctl_status_row(const struct hk_shm_slot *s, unsigned i, int json,
@@ -55,6 +58,49 @@ hk_ctl_status_row(const struct hk_shm_slot *s, unsigned i, int json,
 	    (unsigned long long)head, fill);
 }
 
+/*
+ * hk_ctl_status_redis - the master the stats process samples, the new
+ * masters it followed (Sentinel) and the hosts reading the group.  Read
+ * once, without waiting: a status is wanted most when the stats process is
+ * not running, and then says so.
+ */
+static void
+hk_ctl_status_redis(struct hk_ctl *ctl, int json)
+{
+	struct hk_snapshot *s = malloc(HK_SNAP_BYTES_MAX);
+	char err[256];
+	int ok;
+
+	ok = s != NULL && hk_snapshot_read(hk_segment_snapshot(&ctl->seg), s,
+	    HK_SNAP_BYTES_MAX, err, sizeof(err)) == HK_OK;
+	if (json) {
+		printf(",\"redis\":");
+		if (!ok)
+			printf("null");
+		else {
+			printf("{\"master\":");
+			hk_snapshot_json_str(stdout, s->redis_master);
+			printf(",\"up\":%s,\"failovers\":%u,"
+			    "\"consumer_hosts\":%d}", s->redis_up < 0 ? "null"
+			    : s->redis_up ? "true" : "false",
+			    s->redis_switches, (int)s->consumer_hosts);
+		}
+	} else if (!ok)
+		printf("\nredis: unknown (no statistics: is the stats process "
+		    "running?)\n");
+	else {
+		printf("\nredis master %s%s  failovers followed %u  "
+		    "consumer hosts ", s->redis_master[0] ? s->redis_master
+		    : "unknown", s->redis_up == 1 ? "" : " (down)",
+		    s->redis_switches);
+		if (s->consumer_hosts < 0)
+			printf("unknown\n");
+		else
+			printf("%d\n", (int)s->consumer_hosts);
+	}
+	free(s);
+}
+
 int
 hk_ctl_status(struct hk_ctl *ctl, int argc, char **argv)
 {
@@ -101,6 +147,9 @@ hk_ctl_status(struct hk_ctl *ctl, int argc, char **argv)
 		first = 0;
 	}
 	if (json)
-		printf("]}\n");
+		printf("]");
+	hk_ctl_status_redis(ctl, json);
+	if (json)
+		printf("}\n");
 	return alive ? HK_CTL_OK : HK_CTL_FAIL;
 }

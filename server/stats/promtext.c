@@ -545,6 +545,36 @@ hk_promtext_routing(const struct hk_admin *a, struct hk_promtext *p)
 		    NULL }, t->filtered[s]);
 }
 
+/*
+ * hk_promtext_redis_master - which Redis this host uses, how often it
+ * followed a new master (Sentinel), and how many hosts' delivery workers
+ * read the group: per host, what every host should agree on.
+ */
+static void
+hk_promtext_redis_master(struct hk_promtext *p, const struct hk_sampler *rs)
+{
+	const char *labels[] = { "addr", rs->addr, NULL };
+
+	hk_promtext_family(p, "hookd_redis_master_info", "gauge",
+	    "The Redis master this host's stats process sampled last; 1.");
+	if (rs->addr[0] != '\0')
+		hk_promtext_u64(p, "hookd_redis_master_info", labels, 1);
+	hk_promtext_family(p, "hookd_redis_failovers_total", "counter",
+	    "New masters named by the sentinels and followed by the stats "
+	    "process.");
+	hk_promtext_u64(p, "hookd_redis_failovers_total", NULL,
+	    hk_redisloc_switches());
+	hk_promtext_family(p, "hookd_redis_consumer_hosts", "gauge",
+	    "Hosts and instances (<host>/<instance>) with consumers in the "
+	    "group delivery; -1 when unknown.");
+	hk_promtext_f64(p, "hookd_redis_consumer_hosts", NULL,
+	    (double)rs->consumer_hosts);
+	hk_promtext_family(p, "hookd_redis_consumers", "gauge",
+	    "Consumers in the group delivery; -1 when unknown.");
+	hk_promtext_f64(p, "hookd_redis_consumers", NULL,
+	    (double)rs->consumers);
+}
+
 void
 hk_promtext_metrics(const struct hk_admin *a, struct evbuffer *b, int json)
 {
@@ -602,6 +632,7 @@ hk_promtext_metrics(const struct hk_admin *a, struct evbuffer *b, int json)
 	    "acknowledged (0: none pending; -1: unknown).");
 	hk_promtext_f64(p, "hookd_stream_oldest_pending_age_seconds", NULL,
 	    rs->oldest_age_s);
+	hk_promtext_redis_master(p, rs);
 	hk_promtext_storage(a, p);
 	hk_promtext_dests(a, p);
 	hk_promtext_processes(a, p);

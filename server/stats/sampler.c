@@ -20,9 +20,14 @@
 #include "core.h"
 #include "log.h"
 #include "redisev.h"
+#include "redisloc.h"
 #include "redisurl.h"
 #include "sampler.h"
 
+static void hk_sampler_found(struct hk_redisloc_client *c, const char *host,
+    int port);
+static void hk_sampler_moved(struct hk_redisloc_client *c, const char *host,
+    int port);
 
 int
 hk_sampler_init(struct hk_sampler *s, struct event_base *base,
@@ -35,6 +40,8 @@ hk_sampler_init(struct hk_sampler *s, struct event_base *base,
 	s->length = -1;
 	s->pending = -1;
 	s->oldest_age_s = -1;
+	s->consumer_hosts = -1;
+	s->consumers = -1;
 	/* One more than needed: malloc(0) may answer NULL. */
 	s->breaker = malloc((size_t)conf->ndests + 1);
 	s->round_breaker = malloc((size_t)conf->ndests + 1);
@@ -50,6 +57,16 @@ hk_sampler_init(struct hk_sampler *s, struct event_base *base,
 		    "depth will be reported as unknown");
 		s->url.host[0] = s->url.path[0] = '\0';
 	}
+	if (conf->redis.nsentinels > 0) {
+		if (hk_redisloc_init(base, conf->redis.sentinels,
+		    conf->redis.nsentinels, conf->redis.master_name,
+		    HK_SAMPLER_TIMEOUT_MS) != HK_OK)
+			return HK_ERROR;
+		s->loc.found = hk_sampler_found;
+		s->loc.moved = hk_sampler_moved;
+		s->loc.arg = s;
+		hk_redisloc_join(&s->loc);
+	}
 	return HK_OK;
 }
 
@@ -64,6 +81,8 @@ hk_sampler_down(struct hk_sampler *s, const char *why)
 	s->length = -1;
 	s->pending = -1;
 	s->oldest_age_s = -1;
+	s->consumer_hosts = -1;
+	s->consumers = -1;
 	memset(s->breaker, -1, (size_t)s->conf->ndests);
 	s->waiting = 0;
 }
@@ -115,6 +134,9 @@ hk_sampler_got(struct hk_sampler *s)
 			s->oldest_age_s = (double)(now_us
 			    - (uint64_t)s->round_oldest_ms * 1000u) / 1e6;
 		memcpy(s->breaker, s->round_breaker, (size_t)s->conf->ndests);
+		s->consumer_hosts = s->round_hosts;
+		s->consumers = s->round_consumers;
+		snprintf(s->addr, sizeof(s->addr), "%s", s->conn_addr);
 		s->sampled_us = now_us;
 	}
 }
@@ -180,6 +202,84 @@ hk_sampler_breaker_cb(redisAsyncContext *ac, void *r, void *arg)
 	hk_sampler_got(s);
 }
 
+/*
+ * hk_sampler_consumers_cb - XINFO CONSUMERS: the consumers of the group
+ * and the hosts and instances they belong to.  A consumer is named
+ * "<host>/<instance>/delivery-<index>"; what comes before the last '/'
+ * tells one host's instance from another.
+ */
+static void
+hk_sampler_consumers_cb(redisAsyncContext *ac, void *r, void *arg)
+{
+	struct hk_sampler *s = arg;
+	redisReply *reply = r;
+	const redisReply *e, *k, *v, *seen[256];
+	size_t nseen = 0, plen;
+	const char *slash;
+
+	if (reply == NULL) {
+		hk_sampler_down(s, "connection lost");
+		return;
+	}
+	s->round_hosts = s->round_consumers = -1;
+	if (reply->type == REDIS_REPLY_ERROR
+	    && strncmp(reply->str, "NOGROUP", 7) == 0)
+		s->round_hosts = s->round_consumers = 0;
+	if (reply->type != REDIS_REPLY_ARRAY) {
+		hk_sampler_got(s);
+		return;
+	}
+	s->round_consumers = (int32_t)reply->elements;
+	s->round_hosts = 0;
+	for (size_t i = 0; i < reply->elements; i++) {
+		e = reply->element[i];
+		v = NULL;
+		for (size_t j = 0; e->type == REDIS_REPLY_ARRAY
+		    && j + 1 < e->elements; j += 2) {
+			k = e->element[j];
+			if (k->type == REDIS_REPLY_STRING
+			    && strcmp(k->str, "name") == 0
+			    && e->element[j + 1]->type == REDIS_REPLY_STRING)
+				v = e->element[j + 1];
+		}
+		if (v == NULL)
+			continue;
+		slash = memrchr(v->str, '/', v->len);
+		plen = slash != NULL ? (size_t)(slash - v->str) : v->len;
+		size_t m = 0;
+		for (; m < nseen; m++) {
+			const char *o = seen[m]->str;
+			const char *os = memrchr(o, '/', seen[m]->len);
+			size_t olen = os != NULL ? (size_t)(os - o) : seen[m]->len;
+
+			if (olen == plen && memcmp(o, v->str, plen) == 0)
+				break;
+		}
+		if (m == nseen && nseen < HK_NELEM(seen)) {
+			seen[nseen++] = v;
+			s->round_hosts++;
+		}
+	}
+	hk_sampler_got(s);
+}
+
+/* hk_sampler_role_cb - a connection to anything but the master is left. */
+static void
+hk_sampler_role_cb(redisAsyncContext *ac, void *r, void *arg)
+{
+	struct hk_sampler *s = arg;
+	char role[64];
+
+	if (r == NULL || ac != s->ac
+	    || hk_redisloc_role_is_master(r, role, sizeof(role)))
+		return;
+	hk_log_warn("stats: Redis %s is not the master (ROLE says %s); "
+	    "asking the sentinels again", s->conn_addr, role);
+	s->ac = NULL;
+	hk_sampler_down(s, "not the master");
+	redisAsyncFree(ac);
+}
+
 static void
 hk_sampler_auth_cb(redisAsyncContext *ac, void *r, void *arg)
 {
@@ -189,17 +289,21 @@ hk_sampler_auth_cb(redisAsyncContext *ac, void *r, void *arg)
 		hk_log_warn("stats: Redis AUTH/SELECT refused: %s", reply->str);
 }
 
+/* hk_sampler_connect_to - host:port, or redis.url's socket (host NULL). */
 static int
-hk_sampler_connect(struct hk_sampler *s)
+hk_sampler_connect_to(struct hk_sampler *s, const char *host, int port)
 {
 	redisAsyncContext *ac;
 
-	if (s->url.path[0] != '\0')
+	if (host == NULL) {
 		ac = redisAsyncConnectUnix(s->url.path);
-	else if (s->url.host[0] != '\0')
-		ac = redisAsyncConnect(s->url.host, s->url.port);
-	else
-		return HK_ERROR;
+		snprintf(s->conn_addr, sizeof(s->conn_addr), "%s",
+		    s->url.path);
+	} else {
+		ac = redisAsyncConnect(host, port);
+		snprintf(s->conn_addr, sizeof(s->conn_addr),
+		    strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+	}
 	if (ac == NULL) {
 		hk_sampler_down(s, "out of memory");
 		return HK_ERROR;
@@ -230,7 +334,64 @@ hk_sampler_connect(struct hk_sampler *s)
 	if (s->url.db != 0)
 		redisAsyncCommand(ac, hk_sampler_auth_cb, s, "SELECT %d",
 		    s->url.db);
+	if (hk_redisloc_enabled())
+		redisAsyncCommand(ac, hk_sampler_role_cb, s, "ROLE");
 	return HK_OK;
+}
+
+/* hk_sampler_found - the sentinels named the master (or nobody did). */
+static void
+hk_sampler_found(struct hk_redisloc_client *c, const char *host, int port)
+{
+	struct hk_sampler *s = c->arg;
+
+	s->finding = 0;
+	if (s->closing || s->ac != NULL)
+		return;
+	if (host == NULL) {
+		hk_sampler_down(s, "no sentinel names the master");
+		return;
+	}
+	hk_sampler_connect_to(s, host, port);
+}
+
+/* hk_sampler_moved - +switch-master: sample the new master from now on. */
+static void
+hk_sampler_moved(struct hk_redisloc_client *c, const char *host, int port)
+{
+	struct hk_sampler *s = c->arg;
+	redisAsyncContext *ac = s->ac;
+	char addr[HK_REDISLOC_ADDR_MAX];
+
+	snprintf(addr, sizeof(addr), strchr(host, ':') ? "[%s]:%d" : "%s:%d",
+	    host, port);
+	if (s->closing || s->finding || (ac != NULL
+	    && strcmp(addr, s->conn_addr) == 0))
+		return;
+	s->ac = NULL;
+	if (ac != NULL)
+		redisAsyncFree(ac);
+	s->waiting = 0;
+	s->finding = 1;
+	hk_redisloc_find(&s->loc);
+}
+
+/* hk_sampler_connect - connect, or ask where to first (HK_AGAIN). */
+static int
+hk_sampler_connect(struct hk_sampler *s)
+{
+	if (hk_redisloc_enabled()) {
+		if (!s->finding) {
+			s->finding = 1;
+			hk_redisloc_find(&s->loc);
+		}
+		return HK_AGAIN;
+	}
+	if (s->url.path[0] != '\0')
+		return hk_sampler_connect_to(s, NULL, 0);
+	if (s->url.host[0] != '\0')
+		return hk_sampler_connect_to(s, s->url.host, s->url.port);
+	return HK_ERROR;
 }
 
 void
@@ -254,12 +415,16 @@ hk_sampler_tick(struct hk_sampler *s)
 	s->round_pending = -1;
 	s->round_oldest_ms = -1;
 	s->round_dest = 0;
-	s->waiting = 2 + s->conf->ndests;
+	s->round_hosts = -1;
+	s->round_consumers = -1;
+	s->waiting = 3 + s->conf->ndests;
 	s->sent_ns = now;
 	if (redisAsyncCommand(s->ac, hk_sampler_xlen_cb, s, "XLEN %s",
 	    s->key) != REDIS_OK
 	    || redisAsyncCommand(s->ac, hk_sampler_xpending_cb, s,
-	    "XPENDING %s delivery", s->key) != REDIS_OK) {
+	    "XPENDING %s delivery", s->key) != REDIS_OK
+	    || redisAsyncCommand(s->ac, hk_sampler_consumers_cb, s,
+	    "XINFO CONSUMERS %s delivery", s->key) != REDIS_OK) {
 		/* The context is disconnecting; the next tick starts over. */
 		s->waiting = 0;
 		return;
@@ -284,6 +449,7 @@ hk_sampler_free(struct hk_sampler *s)
 
 	s->ac = NULL;
 	s->closing = 1;
+	hk_redisloc_leave(&s->loc);
 	if (ac != NULL)
 		redisAsyncFree(ac);
 	free(s->breaker);

@@ -10,6 +10,9 @@
  * and deletes it when a probe closes the breaker, so the key exists exactly
  * while the breaker is open: one EXISTS per configured destination reads it.
  *
+ * And the consumers of the group (XINFO CONSUMERS): how many hosts and
+ * instances deliver.  With redis.sentinels the sampler finds the master as
+ * every other process does (redisloc.h), and says which one it uses. *
  * One hiredis async connection on the stats process's event loop.  Redis
  * being down, slow or restarted is an expected state here, not an error:
  * the values read -1 (unknown) until an answer comes, and a round that gets
@@ -21,6 +24,7 @@
 
 #include <stdint.h>
 
+#include "redisloc.h"
 #include "redisurl.h"
 
 #include "config.h"
@@ -44,6 +48,11 @@ struct hk_sampler {
 	int64_t  round_oldest_ms;
 	int8_t  *round_breaker;		/* per configured destination */
 	int      round_dest;		/* the next EXISTS reply's destination */
+	int32_t  round_hosts;
+	int32_t  round_consumers;
+	struct hk_redisloc_client loc;	/* loc.arg is this */
+	int      finding;
+	char     conn_addr[HK_REDISLOC_ADDR_MAX];	/* connected to */
 
 	/* Results, read by the stats process. */
 	int      up;			/* 1 up, 0 down, -1 not known yet */
@@ -52,6 +61,11 @@ struct hk_sampler {
 	double   oldest_age_s;		/* oldest pending entry; 0 none; -1 unknown */
 	int8_t  *breaker;		/* per destination: 1 open, 0 closed, -1 unknown */
 	uint64_t sampled_us;		/* wall clock of the last full answer */
+	/* "host:port" (or the socket) of the master sampled; "" unknown. */
+	char     addr[HK_REDISLOC_ADDR_MAX];
+	/* Distinct "<host>/<instance>" among the group's consumers; -1 ?. */
+	int32_t  consumer_hosts;
+	int32_t  consumers;		/* -1 unknown */
 };
 
 int  hk_sampler_init(struct hk_sampler *s, struct event_base *base,

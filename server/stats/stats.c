@@ -193,6 +193,11 @@ hk_stats_publish(uint64_t now_sec)
 	s->stream_pending = rs->pending;
 	s->redis_up = rs->up;
 	s->redis_sampled_us = rs->sampled_us;
+	/* Truncated past 47 bytes; /metrics has the whole address. */
+	snprintf(s->redis_master, sizeof(s->redis_master), "%.*s",
+	    (int)sizeof(s->redis_master) - 1, rs->addr);
+	s->redis_switches = (uint32_t)hk_redisloc_switches();
+	s->consumer_hosts = rs->consumer_hosts;
 	s->records = hk_stats.aggr.records;
 	s->ring_missed = missed;
 	snprintf(s->instance, sizeof(s->instance), "%s",

@@ -14,6 +14,7 @@
 #include "dlredis.h"
 #include "log.h"
 #include "redisev.h"
+#include "redisloc.h"
 #include "redisurl.h"
 
 #define HK_DLREDIS_BACKOFF_MIN 100
@@ -72,6 +73,11 @@ hk_dlredis_reply(redisAsyncContext *ac, void *reply, void *priv)
 	if (c->fn != NULL)
 		c->fn(r, reply, c->arg);
 	free(c);
+	/* A master demoted by the sentinels: find the new one. */
+	if (reply != NULL && ac == r->ac && hk_redisloc_enabled()
+	    && ((redisReply *)reply)->type == REDIS_REPLY_ERROR
+	    && strncmp(((redisReply *)reply)->str, "READONLY", 8) == 0)
+		hk_dlredis_drop(r, "READONLY: no longer the master");
 }
 
 int
@@ -150,7 +156,21 @@ hk_dlredis_disconnected(const redisAsyncContext *ac, int status)
 		    : "connection closed");
 }
 
-/* hk_dlredis_handshake - AUTH and SELECT, queued ahead of everything. */
+/* hk_dlredis_role - ROLE answered: anything but a master is left. */
+static void
+hk_dlredis_role(struct hk_dlredis *r, void *reply, void *arg)
+{
+	char role[64], why[HK_REDISLOC_ADDR_MAX + 96];
+
+	if (reply == NULL || hk_redisloc_role_is_master(reply, role,
+	    sizeof(role)))
+		return;
+	snprintf(why, sizeof(why), "%s is not the master: ROLE says %s",
+	    r->addr, role);
+	hk_dlredis_drop(r, why);
+}
+
+/* hk_dlredis_handshake - AUTH, SELECT, ROLE, queued ahead of everything. */
 static void
 hk_dlredis_handshake(struct hk_dlredis *r)
 {
@@ -175,16 +195,21 @@ hk_dlredis_handshake(struct hk_dlredis *r)
 		hk_dlredis_cmd(r, hk_dlredis_hs_reply, (void *)(uintptr_t)1, 2,
 		    argv, lens);
 	}
+	if (hk_redisloc_enabled()) {
+		argv[0] = "ROLE", lens[0] = 4;
+		hk_dlredis_cmd(r, hk_dlredis_role, NULL, 1, argv, lens);
+	}
 	r->up = 0;
 }
 
-void
-hk_dlredis_connect(struct hk_dlredis *r)
+/* hk_dlredis_connect_to - host:port, or redis.url's socket (host NULL). */
+static void
+hk_dlredis_connect_to(struct hk_dlredis *r, const char *host, int port)
 {
 	redisAsyncContext *ac;
 
-	ac = r->url.path[0] ? redisAsyncConnectUnix(r->url.path)
-	    : redisAsyncConnect(r->url.host, r->url.port);
+	ac = host == NULL ? redisAsyncConnectUnix(r->url.path)
+	    : redisAsyncConnect(host, port);
 	if (ac == NULL || ac->err) {
 		hk_dlredis_down(r, ac ? ac->errstr : "out of memory");
 		if (ac != NULL)
@@ -203,6 +228,57 @@ hk_dlredis_connect(struct hk_dlredis *r)
 	r->pending = 0;
 	r->conn_ns = hk_clock_mono_ns();
 	hk_dlredis_handshake(r);
+}
+
+/* hk_dlredis_found - the sentinels named the master, or nobody did. */
+static void
+hk_dlredis_found(struct hk_redisloc_client *c, const char *host, int port)
+{
+	struct hk_dlredis *r = c->arg;
+
+	r->finding = 0;
+	if (r->retry_ev == NULL)
+		return;			/* closed meanwhile */
+	if (host == NULL) {
+		hk_dlredis_down(r, "no sentinel names the master");
+		return;
+	}
+	snprintf(r->addr, sizeof(r->addr), strchr(host, ':') ? "[%s]:%d"
+	    : "%s:%d", host, port);
+	hk_dlredis_connect_to(r, host, port);
+}
+
+/* hk_dlredis_moved - +switch-master: leave the old master now. */
+static void
+hk_dlredis_moved(struct hk_redisloc_client *c, const char *host, int port)
+{
+	struct hk_dlredis *r = c->arg;
+	char addr[HK_REDISLOC_ADDR_MAX];
+
+	snprintf(addr, sizeof(addr), strchr(host, ':') ? "[%s]:%d" : "%s:%d",
+	    host, port);
+	if (r->retry_ev == NULL || r->finding
+	    || (r->ac != NULL && strcmp(addr, r->addr) == 0))
+		return;
+	if (r->ac != NULL)
+		hk_dlredis_drop(r, "the sentinels switched the master");
+	evtimer_del(r->retry_ev);
+	hk_backoff_reset(&r->backoff);
+	hk_dlredis_connect(r);
+}
+
+void
+hk_dlredis_connect(struct hk_dlredis *r)
+{
+	if (!hk_redisloc_enabled()) {
+		hk_dlredis_connect_to(r, r->url.path[0] ? NULL : r->url.host,
+		    r->url.port);
+		return;
+	}
+	if (r->finding)
+		return;
+	r->finding = 1;
+	hk_redisloc_find(&r->loc);
 }
 
 static void
@@ -228,6 +304,16 @@ hk_dlredis_init(struct hk_dlredis *r, struct event_base *base,
 		hk_log_error("redis: cannot parse the url");
 		return HK_ERROR;
 	}
+	if (conf->redis.nsentinels > 0) {
+		if (hk_redisloc_init(base, conf->redis.sentinels,
+		    conf->redis.nsentinels, conf->redis.master_name,
+		    r->timeout_ms) != HK_OK)
+			return HK_ERROR;
+		r->loc.found = hk_dlredis_found;
+		r->loc.moved = hk_dlredis_moved;
+		r->loc.arg = r;
+		hk_redisloc_join(&r->loc);
+	}
 	r->retry_ev = evtimer_new(base, hk_dlredis_retry_cb, r);
 	return r->retry_ev != NULL ? HK_OK : HK_ERROR;
 }
@@ -242,6 +328,7 @@ hk_dlredis_close(struct hk_dlredis *r)
 	r->retry_ev = NULL;
 	r->ac = NULL;
 	r->up = 0;
+	hk_redisloc_leave(&r->loc);
 	/* Pending callbacks run now, with NULL replies. */
 	if (ac != NULL)
 		redisAsyncFree(ac);

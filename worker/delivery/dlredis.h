@@ -7,6 +7,10 @@
  * come in order, so the oldest command outstanding is the one to time).
  * Every callback given to hk_dlredis_cmd runs exactly once, with a NULL
  * reply when the connection went away first.
+ *
+ * With redis.sentinels, each (re)connect asks the sentinels where the
+ * master is (redisloc.h), checks ROLE, and leaves a master that answers
+ * READONLY or that the sentinels replaced (+switch-master).
  */
 #ifndef HK_DLREDIS_H
 #define HK_DLREDIS_H
@@ -16,6 +20,7 @@
 
 #include "backoff.h"
 #include "config.h"
+#include "redisloc.h"
 #include "redisurl.h"
 
 struct event_base;
@@ -36,6 +41,9 @@ struct hk_dlredis {
 	struct event *retry_ev;
 	void    (*on_up)(struct hk_dlredis *r);
 	struct hk_redisurl url;
+	struct hk_redisloc_client loc;	/* loc.arg is this */
+	int       finding;
+	char      addr[HK_REDISLOC_ADDR_MAX];	/* the master connected to */
 };
 
 typedef void (*hk_dlredis_fn)(struct hk_dlredis *r, void *reply, void *arg);

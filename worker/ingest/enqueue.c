@@ -46,6 +46,21 @@
  * that the delivery pool had not yet written to PostgreSQL: the worker
  * puts back every event of its redo log (redolog.h), with the same ids.
  *
+ * Sentinel (redis.sentinels): every (re)connect first asks redisloc.c where
+ * the master is, and the handshake checks ROLE before SCRIPT LOAD, so the
+ * breaker closes only on a master.  A READONLY reply (the master was
+ * demoted) drops the connection, and +switch-master drops it at once when
+ * it is not to the new master.  A connection to another master than the
+ * last one puts the redo log back (see hk_enqueue_found): replication is
+ * asynchronous, and the promoted replica may lack the last entries.
+ *
+ * redis.replicas_ack = N: the scripts queued in one turn of the loop are
+ * followed by one WAIT N replicas_timeout_ms in the same write.  A stored
+ * event is answered only when that WAIT says N replicas have it; short, it
+ * goes to the inbox like a request that Redis failed, and for the next
+ * HK_ENQUEUE_SHORT_MS new events go straight there instead of each turn
+ * holding the connection for the whole timeout.
+ *
  * Every completion goes through the done list, which a zero-timeout event
  * runs: a callback never runs inside hk_enqueue_submit(), nor inside hiredis
  * or libpq, so the caller may submit or free whatever it likes from it.
@@ -71,6 +86,7 @@
 #include "inbox.h"
 #include "log.h"
 #include "redisev.h"
+#include "redisloc.h"
 #include "redisurl.h"
 #include "redolog.h"
 #include "uuid.h"
@@ -81,6 +97,7 @@
 #define HK_ENQUEUE_TIMEOUT_MS       1000	/* when redis.timeout_ms is unset */
 #define HK_ENQUEUE_ID_MAX           64
 #define HK_ENQUEUE_ARGC             14
+#define HK_ENQUEUE_SHORT_MS         1000	/* replicas short: inbox only */
 
 enum { HK_REDIS_DOWN, HK_REDIS_CONNECTING, HK_REDIS_UP };
 enum { HK_REQ_REDIS, HK_REQ_INBOX, HK_REQ_DONE };
@@ -123,12 +140,26 @@ static struct {
 	struct event         *retry_ev;
 	struct event         *done_ev;
 	struct hk_enqueue_q     sent;	/* Redis FIFO, oldest first */
+	struct hk_enqueue_q     held;	/* stored, waiting for WAIT's answer */
 	struct hk_enqueue_q     done;	/* to call back on the next turn */
 	int                   inflight;
+	/* Sentinel (redisloc.h): the master is found, not configured. */
+	struct hk_redisloc_client loc;
+	int                   finding;	/* asked where the master is */
+	char                  addr[HK_REDISLOC_ADDR_MAX];	/* connected to */
+	int                   moved_replay;	/* new master: put the log back */
+	/* redis.replicas_ack: one WAIT after the scripts of a turn. */
+	int                   replicas_ack;
+	int                   replicas_timeout_ms;
+	int                   wait_armed;	/* wait_ev is active */
+	int                   short_logged;
+	uint64_t              short_until_ns;	/* replicas short: inbox */
+	struct event         *wait_ev;
 } hk_enqueue;
 
 static void hk_enqueue_redis_connect(void);
 static void hk_enqueue_to_inbox(struct hk_enqueue_req *req);
+static void hk_enqueue_replay(const char *why);
 
 int
 hk_enqueue_redis_up(void)
@@ -281,6 +312,11 @@ hk_enqueue_redis_send(struct hk_enqueue_req *req, int eval)
 	if (ev->event_type[0] != '\0')
 		HK_ARG(ev->event_type, strlen(ev->event_type));
 #undef HK_ARG
+	/* Activated before the command's own flush: the WAIT joins its write. */
+	if (hk_enqueue.replicas_ack > 0 && !hk_enqueue.wait_armed) {
+		hk_enqueue.wait_armed = 1;
+		event_active(hk_enqueue.wait_ev, EV_TIMEOUT, 1);
+	}
 	/* hiredis copies the arguments into its output buffer here.  It
 	 * refuses while the connection is being torn down. */
 	if (redisAsyncCommandArgv(hk_enqueue.rc, hk_enqueue_redis_reply, req, n,
@@ -351,6 +387,12 @@ hk_enqueue_redis_reply(redisAsyncContext *ac, void *reply, void *arg)
 	}
 	if (hk_enqueue_redis_parse(r, req) == HK_OK) {
 		hk_enqueue_redis_rejecting(NULL);
+		if (req->result == HK_ENQUEUE_STORED
+		    && hk_enqueue.replicas_ack > 0) {
+			/* Answered by the WAIT that follows in the pipeline. */
+			TAILQ_INSERT_TAIL(&hk_enqueue.held, req, link);
+			return;
+		}
 		if (req->result == HK_ENQUEUE_STORED)
 			hk_redolog_add(&req->ev, hk_clock_mono_ns());
 		hk_enqueue_finish(req, req->result, req->id, 0);
@@ -358,6 +400,76 @@ hk_enqueue_redis_reply(redisAsyncContext *ac, void *reply, void *arg)
 	}
 	hk_enqueue_redis_rejecting(r);
 	hk_enqueue_to_inbox(req);
+	/*
+	 * A master the sentinels demoted answers READONLY: the connection is
+	 * of no use any more, find the master again.
+	 */
+	if (hk_redisloc_enabled() && ac == hk_enqueue.rc
+	    && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "READONLY", 8)
+	    == 0)
+		hk_enqueue_redis_drop("READONLY: no longer the master");
+}
+
+/*
+ * hk_enqueue_wait_reply - WAIT answered how many replicas have every write
+ * sent before it on this connection, which covers every request held now:
+ * their script replies came before this one, so their scripts were sent
+ * before the WAIT.  Enough replicas: 2xx.  Too few, or no answer: the
+ * inbox, as if Redis had failed (the entry stays in the stream too; the
+ * dedup key or the event id makes the second copy harmless).
+ */
+static void
+hk_enqueue_wait_reply(redisAsyncContext *ac, void *reply, void *arg)
+{
+	struct hk_enqueue_req *req;
+	redisReply *r = reply;
+	long long got = r != NULL && r->type == REDIS_REPLY_INTEGER
+	    ? r->integer : -1;
+	int ok = got >= hk_enqueue.replicas_ack;
+
+	/*
+	 * Each WAIT that comes back short held its connection for the whole
+	 * timeout: for a second, events go straight to the inbox, and then
+	 * one turn's events find out whether the replicas are back.
+	 */
+	if (!ok)
+		hk_enqueue.short_until_ns = hk_clock_mono_ns()
+		    + HK_ENQUEUE_SHORT_MS * 1000000ull;
+
+	if (!ok && r != NULL && !hk_enqueue.short_logged) {
+		hk_log_warn("redis: %lld of the %d replicas asked for "
+		    "(redis.replicas_ack) acknowledged within %d ms; events go "
+		    "to the PostgreSQL inbox until they do", got < 0 ? 0 : got,
+		    hk_enqueue.replicas_ack, hk_enqueue.replicas_timeout_ms);
+		hk_enqueue.short_logged = 1;
+	} else if (ok && hk_enqueue.short_logged) {
+		hk_log_info("redis: replicas acknowledge again");
+		hk_enqueue.short_logged = 0;
+	}
+	while ((req = TAILQ_FIRST(&hk_enqueue.held)) != NULL) {
+		TAILQ_REMOVE(&hk_enqueue.held, req, link);
+		if (ok) {
+			hk_redolog_add(&req->ev, hk_clock_mono_ns());
+			hk_enqueue_finish(req, req->result, req->id, 0);
+		} else
+			hk_enqueue_to_inbox(req);
+	}
+}
+
+/* hk_enqueue_wait_cb - the turn's scripts are queued: WAIT behind them. */
+static void
+hk_enqueue_wait_cb(evutil_socket_t fd, short what, void *arg)
+{
+	char n[16], ms[16];
+
+	hk_enqueue.wait_armed = 0;
+	if (hk_enqueue.rc == NULL)
+		return;		/* the scripts get NULL replies: inbox */
+	snprintf(n, sizeof(n), "%d", hk_enqueue.replicas_ack);
+	snprintf(ms, sizeof(ms), "%d", hk_enqueue.replicas_timeout_ms);
+	if (redisAsyncCommand(hk_enqueue.rc, hk_enqueue_wait_reply, NULL,
+	    "WAIT %s %s", n, ms) != REDIS_OK)
+		hk_enqueue_redis_drop("cannot queue WAIT");
 }
 
 static void
@@ -420,6 +532,11 @@ hk_enqueue_loaded(redisAsyncContext *ac, void *reply, void *arg)
 	else
 		hk_log_debug("redis: connected");
 	hk_enqueue.breaker = 0;
+	if (hk_enqueue.moved_replay) {
+		hk_enqueue.moved_replay = 0;
+		hk_enqueue_replay("a new master, which may lack the latest "
+		    "entries");
+	}
 }
 
 static void
@@ -460,15 +577,15 @@ hk_enqueue_replayed(void *arg, int result, const char *id, int fallback)
  * of the redo log again, oldest first, with its id and its dedup key.
  */
 static void
-hk_enqueue_replay(void)
+hk_enqueue_replay(const char *why)
 {
 	struct hk_redolog_entry *e;
 	int n = hk_redolog_count();
 
 	if (n == 0)
 		return;
-	hk_log_warn("redis: came back without its data; putting back the %d "
-	    "events stored in the last %d s", n, HK_REDOLOG_KEEP_MS / 1000);
+	hk_log_warn("redis: %s; putting back the %d events stored in the "
+	    "last %d s", why, n, HK_REDOLOG_KEEP_MS / 1000);
 	while ((e = hk_redolog_take()) != NULL)
 		hk_enqueue_submit(&e->ev, hk_enqueue_replayed, e);
 }
@@ -485,13 +602,32 @@ hk_enqueue_epoch(redisAsyncContext *ac, void *reply, void *arg)
 	if (hk_enqueue.epoch[0] != '\0'
 	    && (strlen(hk_enqueue.epoch) != r->len
 	    || memcmp(hk_enqueue.epoch, r->str, r->len) != 0))
-		hk_enqueue_replay();
+		hk_enqueue_replay("came back without its data");
 	memcpy(hk_enqueue.epoch, r->str, r->len);
 	hk_enqueue.epoch[r->len] = '\0';
 }
 
 /*
- * hk_enqueue_redis_handshake - AUTH, SELECT, SCRIPT LOAD and the epoch,
+ * hk_enqueue_role - the sentinels' answer may be stale, or the master
+ * demoted since: a connection to anything but a master is given up before
+ * SCRIPT LOAD's answer could close the breaker.
+ */
+static void
+hk_enqueue_role(redisAsyncContext *ac, void *reply, void *arg)
+{
+	char role[64], why[HK_REDISLOC_ADDR_MAX + 96];
+
+	if (reply == NULL || ac != hk_enqueue.rc)
+		return;
+	if (hk_redisloc_role_is_master(reply, role, sizeof(role)))
+		return;
+	snprintf(why, sizeof(why), "%s is not the master: ROLE says %s",
+	    hk_enqueue.addr, role);
+	hk_enqueue_redis_drop(why);
+}
+
+/*
+ * hk_enqueue_redis_handshake - AUTH, SELECT, ROLE, SCRIPT LOAD and the epoch,
  * queued at once behind the connect: they and whatever follows go out in
  * one write.
  */
@@ -513,6 +649,8 @@ hk_enqueue_redis_handshake(redisAsyncContext *ac)
 	if (rc == REDIS_OK && u->db != 0)
 		rc = redisAsyncCommand(ac, hk_enqueue_hs_reply, (void *)1,
 		    "SELECT %s", db);
+	if (rc == REDIS_OK && hk_redisloc_enabled())
+		rc = redisAsyncCommand(ac, hk_enqueue_role, NULL, "ROLE");
 	if (rc == REDIS_OK)
 		rc = redisAsyncCommand(ac, hk_enqueue_loaded, NULL,
 		    "SCRIPT LOAD %s", hk_enqscript);
@@ -527,15 +665,16 @@ hk_enqueue_redis_handshake(redisAsyncContext *ac)
 	return rc == REDIS_OK ? HK_OK : HK_ERROR;
 }
 
+/* hk_enqueue_redis_connect_to - host:port, or redis.url's socket. */
 static void
-hk_enqueue_redis_connect(void)
+hk_enqueue_redis_connect_to(const char *host, int port)
 {
 	const struct hk_redisurl *u = &hk_enqueue.url;
 	redisAsyncContext *ac;
 	char why[160];
 
-	ac = u->path[0] ? redisAsyncConnectUnix(u->path)
-	    : redisAsyncConnect(u->host, u->port);
+	ac = host == NULL ? redisAsyncConnectUnix(u->path)
+	    : redisAsyncConnect(host, port);
 	if (ac == NULL) {
 		hk_enqueue_redis_down("out of memory for a connection");
 		return;
@@ -560,6 +699,70 @@ hk_enqueue_redis_connect(void)
 		hk_enqueue_redis_drop("cannot queue the handshake");
 }
 
+/*
+ * hk_enqueue_found - the sentinels named the master.  A master other than
+ * the last one is a failover: the replica promoted may lack the entries
+ * written last on the old master (replication is asynchronous), so once
+ * connected the worker puts back its redo log, as after Redis came back
+ * empty; with redis.replicas_ack the entries were on a replica already and
+ * the replay costs only duplicates.
+ */
+static void
+hk_enqueue_found(struct hk_redisloc_client *c, const char *host, int port)
+{
+	char addr[HK_REDISLOC_ADDR_MAX];
+
+	hk_enqueue.finding = 0;
+	if (hk_enqueue.shutting)
+		return;
+	if (host == NULL) {
+		hk_enqueue.state = HK_REDIS_DOWN;
+		hk_enqueue_redis_down("no sentinel names the master");
+		return;
+	}
+	snprintf(addr, sizeof(addr), strchr(host, ':') ? "[%s]:%d" : "%s:%d",
+	    host, port);
+	if (hk_enqueue.addr[0] != '\0' && strcmp(addr, hk_enqueue.addr) != 0)
+		hk_enqueue.moved_replay = 1;
+	snprintf(hk_enqueue.addr, sizeof(hk_enqueue.addr), "%s", addr);
+	hk_enqueue_redis_connect_to(host, port);
+}
+
+/* hk_enqueue_moved - +switch-master: leave the old master now. */
+static void
+hk_enqueue_moved(struct hk_redisloc_client *c, const char *host, int port)
+{
+	char addr[HK_REDISLOC_ADDR_MAX];
+
+	snprintf(addr, sizeof(addr), strchr(host, ':') ? "[%s]:%d" : "%s:%d",
+	    host, port);
+	if (hk_enqueue.shutting || hk_enqueue.finding
+	    || (hk_enqueue.rc != NULL && strcmp(addr, hk_enqueue.addr) == 0))
+		return;
+	if (hk_enqueue.rc != NULL)
+		hk_enqueue_redis_drop("the sentinels switched the master");
+	evtimer_del(hk_enqueue.retry_ev);
+	hk_backoff_reset(&hk_enqueue.backoff);
+	hk_enqueue_redis_connect();
+}
+
+static void
+hk_enqueue_redis_connect(void)
+{
+	const struct hk_redisurl *u = &hk_enqueue.url;
+
+	if (!hk_redisloc_enabled()) {
+		hk_enqueue_redis_connect_to(u->path[0] ? NULL : u->host,
+		    u->port);
+		return;
+	}
+	if (hk_enqueue.finding)
+		return;
+	hk_enqueue.finding = 1;
+	hk_enqueue.state = HK_REDIS_CONNECTING;
+	hk_redisloc_find(&hk_enqueue.loc);
+}
+
 static void
 hk_enqueue_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -571,6 +774,7 @@ static void
 hk_enqueue_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct hk_enqueue_req *req = TAILQ_FIRST(&hk_enqueue.sent);
+	struct hk_enqueue_req *held = TAILQ_FIRST(&hk_enqueue.held);
 	uint64_t now = hk_clock_mono_ns();
 	uint64_t limit = (uint64_t)hk_enqueue.timeout_ms * 1000000u;
 	char why[96];
@@ -582,7 +786,8 @@ hk_enqueue_tick_cb(evutil_socket_t fd, short what, void *arg)
 		snprintf(why, sizeof(why), "no answer within %d ms while "
 		    "connecting", hk_enqueue.timeout_ms);
 		hk_enqueue_redis_drop(why);
-	} else if (req != NULL && now - req->sent_ns > limit) {
+	} else if ((req != NULL && now - req->sent_ns > limit)
+	    || (held != NULL && now - held->sent_ns > limit)) {
 		snprintf(why, sizeof(why), "no reply within %d ms",
 		    hk_enqueue.timeout_ms);
 		hk_enqueue_redis_drop(why);
@@ -595,6 +800,11 @@ hk_enqueue_redis_usable(void)
 {
 	if (hk_enqueue.rc == NULL)
 		return 0;
+	if (hk_enqueue.short_until_ns != 0) {
+		if (hk_clock_mono_ns() < hk_enqueue.short_until_ns)
+			return 0;
+		hk_enqueue.short_until_ns = 0;
+	}
 	return hk_enqueue.state == HK_REDIS_UP
 	    || (hk_enqueue.state == HK_REDIS_CONNECTING && !hk_enqueue.breaker);
 }
@@ -653,6 +863,7 @@ hk_enqueue_init(struct event_base *base, const struct hk_conf *conf)
 
 	memset(&hk_enqueue, 0, sizeof(hk_enqueue));
 	TAILQ_INIT(&hk_enqueue.sent);
+	TAILQ_INIT(&hk_enqueue.held);
 	TAILQ_INIT(&hk_enqueue.done);
 	if (hk_redisurl_parse(conf->redis.url, &hk_enqueue.url) != HK_OK) {
 		hk_log_error("redis: cannot parse the url \"%s\"; expected "
@@ -671,13 +882,29 @@ hk_enqueue_init(struct event_base *base, const struct hk_conf *conf)
 	    NULL);
 	hk_enqueue.retry_ev = evtimer_new(base, hk_enqueue_retry_cb, NULL);
 	hk_enqueue.done_ev = event_new(base, -1, 0, hk_enqueue_done_cb, NULL);
+	hk_enqueue.wait_ev = event_new(base, -1, 0, hk_enqueue_wait_cb, NULL);
+	hk_enqueue.replicas_ack = conf->redis.replicas_ack;
+	hk_enqueue.replicas_timeout_ms = conf->redis.replicas_timeout_ms;
 	if (hk_enqueue.stream == NULL || hk_enqueue.tick_ev == NULL
 	    || hk_enqueue.retry_ev == NULL || hk_enqueue.done_ev == NULL
+	    || hk_enqueue.wait_ev == NULL
 	    || hk_inbox_init(base, conf->postgres.url) != HK_OK) {
 		hk_log_error("store: out of memory at start");
 		hk_enqueue.base = base;
 		hk_enqueue_shutdown();
 		return HK_ERROR;
+	}
+	if (conf->redis.nsentinels > 0) {
+		if (hk_redisloc_init(base, conf->redis.sentinels,
+		    conf->redis.nsentinels, conf->redis.master_name,
+		    hk_enqueue.timeout_ms) != HK_OK) {
+			hk_enqueue.base = base;
+			hk_enqueue_shutdown();
+			return HK_ERROR;
+		}
+		hk_enqueue.loc.found = hk_enqueue_found;
+		hk_enqueue.loc.moved = hk_enqueue_moved;
+		hk_redisloc_join(&hk_enqueue.loc);
 	}
 	hk_enqueue.base = base;
 	evtimer_add(hk_enqueue.tick_ev, &tick);
@@ -713,6 +940,9 @@ hk_enqueue_shutdown(void)
 		event_free(hk_enqueue.retry_ev);
 	if (hk_enqueue.done_ev != NULL)
 		event_free(hk_enqueue.done_ev);
+	if (hk_enqueue.wait_ev != NULL)
+		event_free(hk_enqueue.wait_ev);
+	hk_redisloc_leave(&hk_enqueue.loc);
 	free(hk_enqueue.stream);
 	memset(&hk_enqueue, 0, sizeof(hk_enqueue));
 }

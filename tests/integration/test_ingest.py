@@ -379,7 +379,14 @@ def test_slow_client_cut_at_header_deadline(gw):
 
 
 def test_health_ready(gw):
-    r = requests.get(gw.url + "/health/ready", timeout=5)
+    # A worker that has just started may still be connecting to PostgreSQL
+    # (its inbox): readiness is what a probe polls for, so poll.
+    deadline = time.monotonic() + 10
+    while True:
+        r = requests.get(gw.url + "/health/ready", timeout=5)
+        if r.json().get("postgres") == "up" or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert r.status_code == 200
     assert r.json() == {"status": "ready", "redis": "up", "postgres": "up"}
 

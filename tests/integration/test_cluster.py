@@ -247,6 +247,16 @@ def test_source_rate_holds_across_instances(hookd_factory, redis_server):
     assert len(ok) >= rate * (elapsed - 1) * 0.8, (len(ok), elapsed)
     print("source rate %d/s burst %d: peak 1 s window %d, %d accepted and %d refused in "
           "%.2f s" % (rate, burst, peak, len(ok), refused, elapsed))
+    # The leases go by EVALSHA: EVAL only when a connection's script cache
+    # is cold (once per worker), not per call.
+    c = redis_server.client()
+    try:
+        stats = c.info("commandstats")
+    finally:
+        c.close()
+    evals = stats.get("cmdstat_eval", {}).get("calls", 0)
+    assert stats["cmdstat_evalsha"]["calls"] >= len(ok), stats["cmdstat_evalsha"]
+    assert evals <= 20, evals
 
 
 def test_concurrency_holds_across_instances(hookd_factory, pg_server, sink):

@@ -118,6 +118,8 @@ hk_dllimit_reply(struct hk_dlredis *r, void *reply, void *arg)
 	st->pending = 0;
 	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY
 	    || rep->elements != 3 || rep->element[0]->type
+	    != REDIS_REPLY_INTEGER || rep->element[1]->type
+	    != REDIS_REPLY_INTEGER || rep->element[2]->type
 	    != REDIS_REPLY_INTEGER) {
 		hk_dllimit_fail(rep == NULL ? "no connection" : rep->type
 		    == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");

@@ -77,6 +77,7 @@ hk_srclimit_reply(void *reply, void *arg)
 		st->pending = 0;
 	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY
 	    || rep->elements != 3 || rep->element[0]->type
+	    != REDIS_REPLY_INTEGER || rep->element[1]->type
 	    != REDIS_REPLY_INTEGER) {
 		/* Not charged: the debt is still owed. */
 		st->have -= c->debt;

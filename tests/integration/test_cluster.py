@@ -312,3 +312,25 @@ def test_open_breaker_is_shared(hookd_factory, redis_server, sink):
                          what="instance b to see the breaker closed")
     finally:
         c.close()
+
+
+def test_source_rate_falls_back_to_the_host_while_redis_is_down(hookd_factory, redis_server,
+                                                                pg_server):
+    src = '{ name = "test"; rate_per_s = 20; burst = 5; }'
+    h = hookd_factory(workers=2, sources=src)
+    redis_server.stop()
+    try:
+        s = requests.Session()
+        start = time.monotonic()
+        codes = [s.post(h.url + "/webhooks/test", data=b"{}", timeout=10,
+                        headers={"Content-Type": "application/json"}).status_code
+                 for _ in range(60)]
+        elapsed = time.monotonic() - start
+        ok = codes.count(202)
+        # This host's bucket: the burst and 20/s, the events in the inbox.
+        assert set(codes) <= {202, 429} and 429 in codes, codes
+        assert 5 <= ok <= 5 + 20 * elapsed + 1, (ok, elapsed)
+        assert one(pg_server, "SELECT count(*) FROM inbox")[0][0] == ok
+        assert "fall back to this host's" in h.log_text()
+    finally:
+        redis_server.start()

@@ -447,8 +447,10 @@ def test_rate_limit_holds_for_the_instance(hookd_factory, redis_server):
     accepted = sum(1 for _, c, _ in results if c == 202)
     limited = [ra for _, c, ra in results if c == 429]
     assert accepted + len(limited) == 1000
-    # GCRA: at most burst + rate * elapsed, and near it.
-    assert accepted <= 20 + 100 * elapsed + 2, (accepted, elapsed)
+    # GCRA: at most burst + rate * elapsed, and near it; plus what the two
+    # workers may hold of the shared bucket (README, "Limits across
+    # hosts": a lease of 2 and a credit of 1 each at 100/s).
+    assert accepted <= 20 + 100 * elapsed + 2 + 2 * 3, (accepted, elapsed)
     assert accepted >= min(1000, 100 * elapsed * 0.5), (accepted, elapsed)
     assert all(ra is not None and int(ra) >= 1 for ra in limited)
 

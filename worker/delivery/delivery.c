@@ -32,6 +32,7 @@
 #include "core.h"
 #include "dispatch.h"
 #include "dlgroup.h"
+#include "dllimit.h"
 #include "dlredis.h"
 #include "dlretain.h"
 #include "dlstore.h"
@@ -76,37 +77,6 @@ hk_delivery_check_urls(const struct hk_conf *conf)
 }
 
 
-/*
- * hk_delivery_breaker - publish a breaker change to Redis: SET with an
- * expiry at the end of the open time, DEL when a probe closes it.  A
- * command lost while Redis is down costs nothing lasting: the key expires
- * when the open time ends.
- */
-static void
-hk_delivery_breaker(int d, uint64_t open_until_ms)
-{
-	const struct hk_conf *conf = hk_delivery.child->conf;
-	uint64_t now_ms = hk_clock_real_us() / 1000u;
-	char key[512], until[24], px[24];
-	const char *argv[5] = { "SET", key, until, "PX", px };
-	size_t lens[5];
-
-	snprintf(key, sizeof(key), "%sbreaker:%s", conf->redis.prefix,
-	    conf->dests[d].name);
-	snprintf(until, sizeof(until), "%llu",
-	    (unsigned long long)open_until_ms);
-	snprintf(px, sizeof(px), "%llu", (unsigned long long)
-	    (open_until_ms > now_ms ? open_until_ms - now_ms : 1));
-	for (int i = 0; i < 5; i++)
-		lens[i] = strlen(argv[i]);
-	if (open_until_ms == 0) {
-		argv[0] = "DEL";
-		lens[0] = 3;
-	}
-	(void)hk_dlredis_cmd(&hk_delivery.cmd, NULL, NULL,
-	    open_until_ms == 0 ? 2 : 5, argv, lens);
-}
-
 static int
 hk_delivery_setup(struct hk_child *c)
 {
@@ -120,13 +90,13 @@ hk_delivery_setup(struct hk_child *c)
 	    hk_dlgroup_up) != HK_OK
 	    || hk_dlredis_init(&hk_delivery.cmd, c->base, conf, "commands",
 	    hk_dlgroup_up) != HK_OK
+	    || hk_dllimit_init(&hk_delivery.cmd) != HK_OK
 	    || hk_dlgroup_init(c, &hk_delivery.rd, &hk_delivery.cmd,
 	    hk_delivery.stream) != HK_OK
 	    || hk_inboxmove_init(c->base, conf, &hk_delivery.cmd,
 	    hk_delivery.stream) != HK_OK)
 		return HK_ERROR;
 	hk_dlretain_init(conf);
-	hk_dispatch.breaker = hk_delivery_breaker;
 	return HK_OK;
 }
 
@@ -163,6 +133,7 @@ hk_delivery_main(struct hk_child *c)
 	hk_inboxmove_shutdown();
 	hk_dlredis_close(&hk_delivery.rd);
 	hk_dlredis_close(&hk_delivery.cmd);
+	hk_dllimit_shutdown();
 	hk_dlstore_shutdown();
 	hk_dlgroup_shutdown();
 	hk_dlroute_shutdown();

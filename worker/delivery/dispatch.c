@@ -40,8 +40,6 @@ hk_dispatch_init(struct hk_child *c, hk_dispatch_done_fn done)
 		TAILQ_INIT(&dd->queue);
 		TAILQ_INIT(&dd->jobs);
 		dd->qmax = HK_MAX(64, 4 * conf->dests[d].concurrency);
-		dd->tokens = 1;
-		dd->tok_ns = hk_clock_mono_ns();
 		maxto = HK_MAX(maxto, conf->dests[d].timeout_ms);
 	}
 	hk_dispatch.lease_us = (uint64_t)(2 * HK_MAX(maxto,
@@ -53,6 +51,10 @@ void
 hk_dispatch_stop(void)
 {
 	hk_dispatch.stopping = 1;
+	/* Each queue's pump hands back what it holds (dlqueue.c). */
+	for (int d = 0; d < hk_dispatch.conf->ndests; d++)
+		if (hk_dispatch.dests[d].pump_ev != NULL)
+			event_active(hk_dispatch.dests[d].pump_ev, EV_TIMEOUT, 1);
 }
 
 void

@@ -87,12 +87,6 @@ struct hk_dl_event {
 
 /* ok: every first outcome is committed; 0: leave the entry pending. */
 typedef void (*hk_dispatch_done_fn)(struct hk_dl_event *ev, int ok);
-/*
- * Destination d's breaker opened until open_until_ms (Unix time, ms), or
- * closed (0): the worker tells Redis, where <prefix>breaker:<name> exists
- * exactly while the breaker is open (the stats process reads it).
- */
-typedef void (*hk_dispatch_breaker_fn)(int d, uint64_t open_until_ms);
 
 /* One delivery attempt of one event to one destination. */
 struct hk_dl_job {
@@ -114,7 +108,8 @@ struct hk_dl_job {
 
 TAILQ_HEAD(hk_dl_jobq, hk_dl_job);
 
-/* Per destination, per worker: its queue, limits and breaker. */
+/* Per destination, per worker: its queue, and its limits' state here
+ * (dllimit.c shares them through Redis). */
 struct hk_dispatch_dest {
 	struct hk_dl_jobq queue;
 	TAILQ_HEAD(, hk_dl_job) jobs;	/* queued, in flight or committing */
@@ -123,9 +118,7 @@ struct hk_dispatch_dest {
 	int       fails;		/* consecutive */
 	uint64_t  open_until_ns;	/* breaker: 0 closed */
 	int       probing;
-	double    tokens;		/* rate limit */
-	uint64_t  tok_ns;
-	struct event *pump_ev;		/* dlqueue.c: the rate limit's wake-up */
+	struct event *pump_ev;		/* dlqueue.c: the limits' wake-up */
 };
 
 struct hk_dispatch_state {
@@ -133,7 +126,6 @@ struct hk_dispatch_state {
 	const struct hk_conf *conf;
 	struct event_base    *base;
 	hk_dispatch_done_fn   done;
-	hk_dispatch_breaker_fn breaker;	/* NULL: nobody to tell */
 	struct hk_dispatch_dest *dests;
 	uint64_t  lease_us;
 	int       cap;			/* deliveries in memory, at most */

@@ -2,13 +2,13 @@
  * dlqueue.c - per-destination queues and their limits, and the attempts
  * they let out (see dispatch.h for the map).
  *
- * Limits per destination, per worker: concurrency (HTTP requests in
- * flight), rate_per_s as a token bucket (burst = max(1, rate)), and a
- * circuit breaker: HK_DISPATCH_TRIP consecutive failures open it for
- * HK_DISPATCH_OPEN_S seconds, during which its queue is rescheduled in
- * PostgreSQL; then one probe goes out, and its success closes the breaker
- * (a failure opens it again; verdict.c counts them).  With N workers a
- * destination sees up to N times the configured concurrency and rate.
+ * Limits per destination, for the whole deployment (dllimit.c keeps them
+ * in Redis): concurrency (HTTP requests in flight), rate_per_s as a token
+ * bucket (burst = max(1, rate)), and a circuit breaker: HK_DISPATCH_TRIP
+ * consecutive failures of one worker open it for HK_DISPATCH_OPEN_S
+ * seconds for every worker, during which its queue is rescheduled in
+ * PostgreSQL; then one probe goes out (from each worker), and its success
+ * closes the breaker (a failure opens it again; verdict.c counts them).
  *
  * An attempt leaves here with hk_outbound_send and comes back to
  * hk_dlqueue_attempt_cb, which hands it to verdict.c and lets the next one
@@ -23,6 +23,7 @@
 #include "clock.h"
 #include "core.h"
 #include "dispatch.h"
+#include "dllimit.h"
 #include "outbound.h"
 
 /* hk_dlqueue_add - a job joins its destination's queue. */
@@ -36,33 +37,6 @@ hk_dlqueue_add(struct hk_dl_job *j)
 	hk_dlqueue_pump(j->dest);
 }
 
-
-/* hk_dlqueue_take_token - the rate limit; 0 and a wake-up when empty. */
-static int
-hk_dlqueue_take_token(int d, uint64_t now)
-{
-	struct hk_dispatch_dest *dd = &hk_dispatch.dests[d];
-	double rate = hk_dispatch.conf->dests[d].rate_per_s;
-	double burst = rate > 1 ? rate : 1;
-	struct timeval tv;
-	double wait_s;
-
-	if (rate <= 0)
-		return 1;
-	dd->tokens += (double)(now - dd->tok_ns) / 1e9 * rate;
-	dd->tok_ns = now;
-	if (dd->tokens > burst)
-		dd->tokens = burst;
-	if (dd->tokens >= 1) {
-		dd->tokens -= 1;
-		return 1;
-	}
-	wait_s = (1 - dd->tokens) / rate;
-	tv.tv_sec = (time_t)wait_s;
-	tv.tv_usec = (suseconds_t)((wait_s - (double)tv.tv_sec) * 1e6) + 1000;
-	evtimer_add(dd->pump_ev, &tv);
-	return 0;
-}
 
 static void hk_dlqueue_attempt_cb(void *arg, struct hk_outbound_res *res);
 
@@ -100,6 +74,7 @@ hk_dlqueue_attempt_cb(void *arg, struct hk_outbound_res *res)
 	struct hk_dispatch_dest *dd = &hk_dispatch.dests[j->dest];
 
 	dd->active--;
+	hk_dllimit_done(j->dest);
 	j->res = *res;
 	j->end_ns = hk_clock_mono_ns();
 	hk_verdict_attempt_done(j);
@@ -115,18 +90,25 @@ void
 hk_dlqueue_pump(int d)
 {
 	struct hk_dispatch_dest *dd = &hk_dispatch.dests[d];
-	const struct hk_conf_dest *cd = &hk_dispatch.conf->dests[d];
 	struct hk_dl_job *j;
 	uint64_t now, left;
 
 	while ((j = TAILQ_FIRST(&dd->queue)) != NULL) {
+		/* Stopping: what has not started goes back to PostgreSQL, due
+		 * now, for the other workers; starting it could outlast the
+		 * drain and leave an attempt sent but not recorded. */
+		if (hk_dispatch.stopping) {
+			TAILQ_REMOVE(&dd->queue, j, link);
+			dd->queued--;
+			hk_verdict_reschedule(j, 0);
+			continue;
+		}
 		now = hk_clock_mono_ns();
 		left = hk_dispatch_open_left_us(d, now);
-		if (!dd->disabled && left == 0 && (dd->active >= cd->concurrency
-		    || (dd->open_until_ns != 0 && dd->probing)))
+		if (!dd->disabled && left == 0 && dd->open_until_ns != 0
+		    && dd->probing)
 			return;
-		if (!dd->disabled && left == 0
-		    && !hk_dlqueue_take_token(d, now))
+		if (!dd->disabled && left == 0 && !hk_dllimit_admit(d))
 			return;
 		TAILQ_REMOVE(&dd->queue, j, link);
 		dd->queued--;

@@ -24,6 +24,7 @@
 #include "core.h"
 #include "dispatch.h"
 #include "dlbatch.h"
+#include "dllimit.h"
 #include "dlstore.h"
 #include "log.h"
 #include "ring.h"
@@ -238,8 +239,7 @@ hk_verdict_breaker(struct hk_dl_job *j)
 		if (dd->open_until_ns != 0) {
 			hk_log_info("delivery: destination %s answers again; "
 			    "circuit closed", name);
-			if (hk_dispatch.breaker != NULL)
-				hk_dispatch.breaker(j->dest, 0);
+			hk_dllimit_breaker_closed(j->dest);
 		}
 		dd->fails = 0;
 		dd->open_until_ns = 0;
@@ -254,9 +254,8 @@ hk_verdict_breaker(struct hk_dl_job *j)
 			    HK_DISPATCH_OPEN_S);
 		dd->open_until_ns = hk_clock_mono_ns()
 		    + (uint64_t)HK_DISPATCH_OPEN_S * 1000000000u;
-		if (hk_dispatch.breaker != NULL)
-			hk_dispatch.breaker(j->dest, hk_clock_real_us() / 1000u
-			    + (uint64_t)HK_DISPATCH_OPEN_S * 1000u);
+		/* Every worker of every host holds back while the key lives. */
+		hk_dllimit_breaker_open(j->dest, HK_DISPATCH_OPEN_S * 1000u);
 	}
 }
 

@@ -809,6 +809,41 @@ hk_enqueue_redis_usable(void)
 	    || (hk_enqueue.state == HK_REDIS_CONNECTING && !hk_enqueue.breaker);
 }
 
+/* One command of hk_enqueue_redis_cmd, for its reply. */
+struct hk_enqueue_call {
+	hk_enqueue_reply_fn fn;
+	void *arg;
+};
+
+static void
+hk_enqueue_call_reply(redisAsyncContext *ac, void *reply, void *arg)
+{
+	struct hk_enqueue_call *c = arg;
+
+	c->fn(reply, c->arg);
+	free(c);
+}
+
+int
+hk_enqueue_redis_cmd(hk_enqueue_reply_fn fn, void *arg, int argc,
+    const char **argv, const size_t *lens)
+{
+	struct hk_enqueue_call *c;
+
+	if (hk_enqueue.rc == NULL || hk_enqueue.state != HK_REDIS_UP
+	    || hk_enqueue.rejecting || hk_enqueue.shutting
+	    || (c = malloc(sizeof(*c))) == NULL)
+		return HK_ERROR;
+	c->fn = fn;
+	c->arg = arg;
+	if (redisAsyncCommandArgv(hk_enqueue.rc, hk_enqueue_call_reply, c,
+	    argc, argv, lens) != REDIS_OK) {
+		free(c);
+		return HK_ERROR;
+	}
+	return HK_OK;
+}
+
 /* hk_enqueue_req_new - the request, with its dedup key when it has one. */
 static struct hk_enqueue_req *
 hk_enqueue_req_new(const struct hk_enqueue_event *ev)

@@ -59,6 +59,15 @@ void hk_enqueue_submit(const struct hk_enqueue_event *ev, hk_enqueue_cb cb,
 /* For GET /health/ready and the breaker state in metrics. */
 int  hk_enqueue_redis_up(void);
 int  hk_enqueue_pg_up(void);
+/*
+ * Another command on the worker's Redis connection (the source limits of
+ * srclimit.c): HK_ERROR when Redis cannot take it now; otherwise fn runs
+ * exactly once, with the redisReply, or NULL when the connection went
+ * first.  Unlike events, these are not timed here: the caller times them.
+ */
+typedef void (*hk_enqueue_reply_fn)(void *reply, void *arg);
+int  hk_enqueue_redis_cmd(hk_enqueue_reply_fn fn, void *arg, int argc,
+    const char **argv, const size_t *lens);
 /* Requests submitted and not yet called back (for draining). */
 int  hk_enqueue_inflight(void);
 /* Calls back what is still pending (UNAVAILABLE unless answered). */

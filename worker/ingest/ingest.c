@@ -33,8 +33,8 @@
 #include "jsonptr.h"
 #include "jsonscan.h"
 #include "log.h"
-#include "ratelimit.h"
 #include "ring.h"
+#include "srclimit.h"
 #include "uuid.h"
 #include "verify.h"
 
@@ -62,7 +62,6 @@ static struct {
 	struct event_base     *base;
 	struct hk_httpconn_server  srv;
 	struct event          *drain_ev;
-	struct hk_shm_bucket **buckets;	/* per source, NULL: unlimited */
 	int                    metrics;	/* metrics.enabled */
 	int                    quiet;	/* this answer is a health probe */
 } hk_ingest;
@@ -86,13 +85,8 @@ hk_ingest_main(struct hk_child *c)
 	hk_ingest.metrics = conf->metrics.enabled;
 	if ((hk_ingest.base = event_base_new()) == NULL)
 		hk_fatalx("event_base_new failed");
-	hk_ingest.buckets = calloc((size_t)conf->nsources + 1,
-	    sizeof(*hk_ingest.buckets));
-	for (int i = 0; i < conf->nsources; i++)
-		if (conf->sources[i].rate_per_s > 0)
-			hk_ingest.buckets[i] = hk_ratelimit_bucket(
-			    hk_segment_buckets(c->seg), HK_SHM_BUCKETS,
-			    conf->sources[i].name);
+	if (hk_srclimit_init(conf, c->seg) != HK_OK)
+		hk_fatalx("out of memory for the rate limits");
 
 	hk_ingest.srv.max_conns = HK_MAX(1, (conf->limits.max_connections
 	    + conf->nworkers - 1) / conf->nworkers);
@@ -120,7 +114,7 @@ hk_ingest_main(struct hk_child *c)
 	 * whose connections must still exist. */
 	hk_enqueue_shutdown();
 	hk_httpconn_server_free(&hk_ingest.srv);
-	free(hk_ingest.buckets);
+	hk_srclimit_shutdown();
 	hk_ingtypes_free();
 	event_base_free(hk_ingest.base);
 	return 0;
@@ -220,9 +214,7 @@ hk_ingest_head(struct hk_httpconn *c)
 		    "not accept this Content-Type", NULL);
 		return;
 	}
-	if (hk_ingest.buckets[src - hk_ingest.conf->sources] != NULL
-	    && hk_ratelimit_take(hk_ingest.buckets[src - hk_ingest.conf->sources],
-	    src->rate_per_s, src->burst, hk_clock_mono_ns(), &retry_ns)
+	if (hk_srclimit_take((int)(src - hk_ingest.conf->sources), &retry_ns)
 	    != HK_OK) {
 		snprintf(hdr, sizeof(hdr), "Retry-After: %llu\r\n",
 		    (unsigned long long)HK_MAX(1, (retry_ns + 999999999u)

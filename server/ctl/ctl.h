@@ -64,6 +64,14 @@ int hk_ctl_event(struct hk_ctl *ctl, int argc, char **argv);
 /* ctl_replay.c */
 int hk_ctl_replay(struct hk_ctl *ctl, int argc, char **argv);
 
+/* ctl_bulkreplay.c */
+int hk_ctl_replay_bulk(struct hk_ctl *ctl, int argc, char **argv);
+
+/* ctl_destinations.c */
+int hk_ctl_destinations(struct hk_ctl *ctl, int argc, char **argv);
+int hk_ctl_disable(struct hk_ctl *ctl, int argc, char **argv);
+int hk_ctl_enable(struct hk_ctl *ctl, int argc, char **argv);
+
 /* ctl_dlq.c */
 int hk_ctl_dlq(struct hk_ctl *ctl, int argc, char **argv);
 

@@ -190,7 +190,10 @@ hk_ctl_replay_names(const struct hk_conf *conf)
 	return s;
 }
 
-/* hk_ctl_replay - deliver events again, all their destinations or one. */
+/*
+ * hk_ctl_replay - deliver events again, all their destinations or one; a
+ * selection by time instead of ids (--since) is ctl_bulkreplay.c's.
+ */
 int
 hk_ctl_replay(struct hk_ctl *ctl, int argc, char **argv)
 {
@@ -202,6 +205,10 @@ hk_ctl_replay(struct hk_ctl *ctl, int argc, char **argv)
 	char *names = NULL;
 	PGconn *conn;
 
+	for (int i = 1; i < argc; i++)
+		if (strncmp(argv[i], "--since", 7) == 0 && (argv[i][7] == '\0'
+		    || argv[i][7] == '='))
+			return hk_ctl_replay_bulk(ctl, argc, argv);
 	if ((ids = calloc((size_t)argc, sizeof(*ids))) == NULL)
 		return HK_CTL_FAIL;
 	for (int i = 1; i < argc && rc == HK_CTL_OK; i++) {

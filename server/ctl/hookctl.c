@@ -4,7 +4,8 @@
  * hookctl maps the instance's shared-memory segment read-only; it needs no
  * daemon of its own and never writes to the segment.  Commands that need
  * the configuration (send) or the database (events, event, replay, dlq,
- * storage, purge) read the configuration file.
+ * storage, purge, destinations, disable, enable) read the configuration
+ * file.
  *
  * Exit status: 0 success, 1 failure, 2 usage error.
  */
@@ -37,7 +38,13 @@ static const struct hk_ctl_cmd {
 	  "events [--source S] [--status STATUS] [--type T] [--limit N] "
 	  "[--json]" },
 	{ "event",  hk_ctl_event,  "event ID [--json]" },
-	{ "replay", hk_ctl_replay, "replay ID... [--destination D]" },
+	{ "replay", hk_ctl_replay, "replay ID... [--destination D]\n"
+	  "  replay --since T [--until T] [--destination D] "
+	  "[--status dead|failed|all]\n"
+	  "         [--source S] [--type T] [--dry-run] [--json]" },
+	{ "destinations", hk_ctl_destinations, "destinations [--json]" },
+	{ "disable", hk_ctl_disable, "disable DESTINATION [--reason TEXT]" },
+	{ "enable", hk_ctl_enable, "enable DESTINATION" },
 	{ "dlq",    hk_ctl_dlq,
 	  "dlq [--destination D] [--limit N] [--json]" },
 	{ "storage", hk_ctl_storage, "storage [--json]" },

@@ -18,6 +18,7 @@
 #include <event2/event.h>
 
 #include "admin.h"
+#include "adminctl.h"
 #include "clock.h"
 #include "core.h"
 #include "dashboard.h"
@@ -289,6 +290,11 @@ hk_admin_route(struct hk_admin *a, struct hk_httpconn *c, struct evbuffer *b)
 		hk_dashboard_get(a, c, b, path, query);
 		return;
 	}
+	if (hk_adminctl_path(path)) {
+		if (hk_admin_authorized(a, c, b))
+			hk_adminctl_request(a, c, path);
+		return;
+	}
 	if (strcmp(path, "/metrics") != 0 && strcmp(path, "/stats") != 0
 	    && strcmp(path, "/health") != 0
 	    && strcmp(path, "/health/detailed") != 0) {
@@ -355,5 +361,6 @@ hk_admin_init(struct hk_admin *a, struct event_base *base, int fd)
 void
 hk_admin_free(struct hk_admin *a)
 {
+	hk_adminctl_free();
 	hk_httpconn_server_free(&a->srv);
 }

@@ -53,7 +53,9 @@
  * What an attempt's outcome means (verdict.c):
  *
  *   2xx                       succeeded
- *   410                       dead; the destination is disabled
+ *   410                       retrying, due at once; the destination is
+ *                             disabled, so the delivery is held until
+ *                             it is enabled (hookctl enable)
  *   429/503 with Retry-After  retrying, not before Retry-After, clamped to
  *                             [first, last] of delivery.retry_schedule
  *   anything else, timeouts,  retrying after retry_schedule[attempt - 1]
@@ -161,8 +163,6 @@ int  hk_verdict_init(void);
 void hk_verdict_attempt_done(struct hk_dl_job *j);
 /* Put a held-back job back in PostgreSQL, due after delay_us. */
 void hk_verdict_reschedule(struct hk_dl_job *j, uint64_t delay_us);
-/* A job for a disabled destination: its delivery is dead. */
-void hk_verdict_dead(struct hk_dl_job *j, const char *why);
 void hk_verdict_shutdown(void);
 
 /* dispatch.c */

@@ -83,7 +83,8 @@ hk_dlqueue_attempt_cb(void *arg, struct hk_outbound_res *res)
 
 /*
  * hk_dlqueue_pump - start what destination d's limits allow: disabled
- * drops to dead, an open breaker sends its queue back to PostgreSQL, a
+ * sends its queue back to PostgreSQL, due (held there until enabled), an
+ * open breaker sends its queue back to PostgreSQL, a
  * half-open one lets one probe out.
  */
 void
@@ -113,7 +114,7 @@ hk_dlqueue_pump(int d)
 		TAILQ_REMOVE(&dd->queue, j, link);
 		dd->queued--;
 		if (dd->disabled)
-			hk_verdict_dead(j, "destination disabled after 410 Gone");
+			hk_verdict_reschedule(j, 0);
 		else if (left > 0)
 			hk_verdict_reschedule(j, left);
 		else {

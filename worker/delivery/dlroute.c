@@ -123,15 +123,10 @@ hk_dlroute_mode(int d, const char **st, const char **err, uint64_t *us)
 
 	*st = "pending";
 	*err = "";
-	if (dd->disabled) {
-		*st = "dead";
-		*err = "destination disabled after 410 Gone";
-		*us = 0;
-		return 0;
-	}
-	/* Left to the scanner: due now, or when the breaker closes. */
+	/* Left to the scanner: due now, or when the breaker closes; a
+	 * disabled destination's stay due, held until it is enabled. */
 	if ((*us = hk_dispatch_open_left_us(d, hk_clock_mono_ns())) > 0
-	    || !hk_dispatch_room(d) || hk_dispatch.stopping)
+	    || dd->disabled || !hk_dispatch_room(d) || hk_dispatch.stopping)
 		return 0;
 	*us = hk_dispatch.lease_us;
 	dd->reserved++;

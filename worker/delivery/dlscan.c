@@ -12,6 +12,16 @@
  * dies holding claimed rows only delays them by the lease.  Rows of events
  * whose stream entry was lost (Redis restarted empty) are delivered the
  * same way: from PostgreSQL.
+ *
+ * Disabled destinations (hookctl disable, the admin port, a 410): every
+ * HK_DLSCAN_REFRESH_MS the set is read again from destination_state, a
+ * one-row-per-destination table, so a change holds on every worker of
+ * every host within that time plus one round trip.  A poll, not LISTEN or
+ * a Redis message: it needs no connection of its own, misses nothing
+ * across a reconnection, and costs a worker four tiny reads a second.
+ * The claim statement itself also skips disabled destinations, so no
+ * worker claims their rows once the change is committed, even before its
+ * next read.  Their deliveries stay due in PostgreSQL: held, not dropped.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +30,7 @@
 #include <event2/event.h>
 
 #include "clock.h"
+#include "control.h"
 #include "core.h"
 #include "dispatch.h"
 #include "dlstore.h"
@@ -28,7 +39,7 @@
 #include "uuid.h"
 
 #define HK_DLSCAN_MS          500
-#define HK_DLSCAN_REFRESH_MS  3000
+#define HK_DLSCAN_REFRESH_MS  HK_CONTROL_REFRESH_MS
 #define HK_DLSCAN_MAX         100	/* rows claimed by one scan */
 
 /* ISO 8601 UTC, as the stream carries it: the job's rows name their
@@ -44,6 +55,8 @@ static const char hk_dlscan_sql[] =
     " FROM (SELECT event_id, destination, received_at FROM deliveries"
     "   WHERE status IN ('pending', 'retrying') AND next_attempt_at <= now()"
     "   AND destination = ANY ($1::text[])"
+    "   AND destination <> ALL (SELECT destination FROM destination_state"
+    "    WHERE disabled)"
     "   ORDER BY next_attempt_at LIMIT $2::int"
     "   FOR UPDATE SKIP LOCKED) s, events e"
     " WHERE d.event_id = s.event_id AND d.destination = s.destination"
@@ -208,6 +221,9 @@ hk_dlscan_refresh_done(void *arg, const PGresult *res)
 		if (was && !hk_dispatch.dests[d].disabled)
 			hk_log_info("delivery: destination %s enabled again",
 			    conf->dests[d].name);
+		if (!was && hk_dispatch.dests[d].disabled)
+			hk_log_info("delivery: destination %s disabled; its "
+			    "deliveries are held", conf->dests[d].name);
 		if (hk_dispatch.dests[d].disabled)
 			hk_dlqueue_pump(d);
 	}
@@ -227,7 +243,8 @@ int
 hk_dlscan_init(void)
 {
 	struct timeval scan = { 0, HK_DLSCAN_MS * 1000 };
-	struct timeval refresh = { HK_DLSCAN_REFRESH_MS / 1000, 0 };
+	struct timeval refresh = { HK_DLSCAN_REFRESH_MS / 1000,
+	    HK_DLSCAN_REFRESH_MS % 1000 * 1000 };
 
 	hk_dispatch.scan_ev = event_new(hk_dispatch.base, -1, EV_PERSIST,
 	    hk_dlscan_scan_cb, NULL);

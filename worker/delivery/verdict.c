@@ -12,7 +12,13 @@
  *
  * Attempts come here from dlqueue.c's outbound callback; jobs the queue
  * never sends (open breaker, disabled destination) come to
- * hk_verdict_reschedule and hk_verdict_dead.
+ * hk_verdict_reschedule.
+ *
+ * A 410 disables the destination (destination_state, disabled_by 'gone')
+ * and holds its deliveries: the one that got the 410 stays retrying, due
+ * at once, and the scanner claims nothing of a disabled destination, so
+ * they all wait in PostgreSQL until an operator enables it again (or
+ * retention drops them).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,22 +79,11 @@ static const char hk_verdict_resched_sql[] =
     "  AND received_at = $4::timestamptz"
     "  AND status IN ('pending', 'retrying')";
 
-static const char hk_verdict_dead_sql[] =
-    "UPDATE deliveries SET status = 'dead', next_attempt_at = NULL,"
-    "  last_error = $3, updated_at = now()"
-    " WHERE event_id = $1::uuid AND destination = $2"
-    "  AND received_at = $4::timestamptz"
-    "  AND status IN ('pending', 'retrying')";
-
 static const char hk_verdict_disable_sql[] =
-    "INSERT INTO destination_state (destination, disabled, disabled_at, reason)"
-    " VALUES ($1, true, now(), $2) ON CONFLICT (destination) DO UPDATE"
-    " SET disabled = true, disabled_at = now(), reason = EXCLUDED.reason";
-
-static const char hk_verdict_kill_sql[] =
-    "UPDATE deliveries SET status = 'dead', next_attempt_at = NULL,"
-    "  last_error = $2, updated_at = now()"
-    " WHERE destination = $1 AND status IN ('pending', 'retrying')";
+    "INSERT INTO destination_state (destination, disabled, disabled_at,"
+    "  reason, disabled_by) VALUES ($1, true, now(), $2, 'gone')"
+    " ON CONFLICT (destination) DO UPDATE SET disabled = true,"
+    "  disabled_at = now(), reason = EXCLUDED.reason, disabled_by = 'gone'";
 
 /* hk_verdict_utf8 - make s valid UTF-8 without NUL, in place ('?'). */
 static void
@@ -212,7 +207,7 @@ hk_verdict_disable(int d)
 {
 	struct hk_dispatch_dest *dd = &hk_dispatch.dests[d];
 	const char *name = hk_dispatch.conf->dests[d].name;
-	const char *why = "destination answered 410 Gone; disabled";
+	const char *why = "destination answered 410 Gone";
 	const char *v[2] = { name, why };
 	int l[2] = { (int)strlen(name), (int)strlen(why) };
 
@@ -220,10 +215,9 @@ hk_verdict_disable(int d)
 		return;
 	dd->disabled = 1;
 	hk_log_error("delivery: destination %s answered 410 Gone: disabled, "
-	    "its pending deliveries are dead (re-enable it in "
-	    "destination_state)", name);
+	    "its deliveries are held until \"hookctl enable %s\"", name,
+	    name);
 	hk_dlstore_submit(hk_verdict_disable_sql, 2, v, l, NULL, NULL, NULL);
-	hk_dlstore_submit(hk_verdict_kill_sql, 2, v, l, NULL, NULL, NULL);
 }
 
 /* hk_verdict_breaker - count the outcome into the destination's breaker. */
@@ -272,14 +266,18 @@ hk_verdict_judge(struct hk_dl_job *j, uint64_t *delay, char *err, size_t len)
 	else if (st >= 200 && st < 300)
 		return "succeeded";
 	else if (st == 410)
-		snprintf(err, len, "HTTP 410 Gone: destination disabled");
+		snprintf(err, len, "HTTP 410 Gone: destination disabled, "
+		    "delivery held");
 	else if (st >= 300 && st < 400)
 		snprintf(err, len, "HTTP %d: redirects are not followed", st);
 	else
 		snprintf(err, len, "HTTP %d", st);
 	j->failed = 1;
-	if (st == 410 || hk_dispatch.dests[j->dest].disabled
-	    || j->attempt > hk_dispatch.conf->delivery.nretry) {
+	/* Held: due at once, but nobody claims a disabled destination's
+	 * rows until it is enabled. */
+	if (st == 410 && !j->res.error[0])
+		return "retrying";
+	if (j->attempt > hk_dispatch.conf->delivery.nretry) {
 		j->dead = 1;
 		return "dead";
 	}
@@ -346,20 +344,6 @@ hk_verdict_reschedule(struct hk_dl_job *j, uint64_t delay_us)
 	for (int k = 0; k < 4; k++)
 		l[k] = (int)strlen(v[k]);
 	if (hk_dlstore_submit(hk_verdict_resched_sql, 4, v, l, NULL,
-	    hk_verdict_committed, j) != HK_OK)
-		hk_verdict_committed(j, NULL);
-}
-
-void
-hk_verdict_dead(struct hk_dl_job *j, const char *why)
-{
-	const char *dname = hk_dispatch.conf->dests[j->dest].name;
-	const char *v[4] = { j->ev->id, dname, why, j->ev->received_at };
-	int l[4];
-
-	for (int k = 0; k < 4; k++)
-		l[k] = (int)strlen(v[k]);
-	if (hk_dlstore_submit(hk_verdict_dead_sql, 4, v, l, NULL,
 	    hk_verdict_committed, j) != HK_OK)
 		hk_verdict_committed(j, NULL);
 }

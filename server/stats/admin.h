@@ -11,6 +11,9 @@
  *   POST /stats/reset        forget all statistics; needs the admin token
  *   GET  /, /dashboard       the live dashboard page (dashboard.h); its
  *                            figures need the token when one is set
+ *   GET  /destinations, POST /destinations/{name}/disable|enable,
+ *   POST /replay             the destination controls (adminctl.c); all
+ *                            need the admin token
  *
  * Anything that changes state needs "Authorization: Bearer <admin.token>":
  * 401 without it or with a wrong one, 403 when admin.token is empty (such

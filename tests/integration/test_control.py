@@ -367,3 +367,29 @@ def test_admin_operations_match_the_cli(hookd_factory, pg_server, redis_server):
         assert r.status_code == status, (path, body, r.text)
         assert r.json()["error"] == code and r.json()["message"], r.text
     assert admin(h, "GET", "/destinations").status_code == 200
+
+
+def test_retention_drops_held_deliveries_once_expired(hookd_factory, pg_server):
+    """Held deliveries wait until enabled or expired: past retention, a
+    disabled destination's keep nothing; an enabled one's pending retry
+    still keeps its event."""
+    h = start(hookd_factory, [dest("a", "http://127.0.0.1:9/"),
+                              dest("b", "http://127.0.0.1:9/")], workers=0)
+    old = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=30)
+    held = add_dead(pg_server, 3, ["a"], at=old, status="pending")
+    kept = add_dead(pg_server, 2, ["b"], at=old, status="retrying")
+    ok(h.ctl("disable", "a"))
+    conn = pg_server.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT action, deliveries FROM hookd_retention(7)")
+            done = cur.fetchall()
+        conn.commit()
+    finally:
+        conn.close()
+    assert ("deleted", 3) in done, done
+    assert rows(pg_server, "SELECT count(*) FROM events WHERE id = ANY(%s::uuid[])",
+                held) == [(0,)]
+    assert rows(pg_server, "SELECT count(*) FROM events WHERE id = ANY(%s::uuid[])",
+                kept) == [(2,)]
+    assert statuses(pg_server, "b") == {"retrying": 2}

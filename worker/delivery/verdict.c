@@ -299,7 +299,13 @@ hk_verdict_attempt_done(struct hk_dl_job *j)
 	if (j->res.status == 410)
 		hk_verdict_disable(j->dest);
 	status = hk_verdict_judge(j, &delay, err, sizeof(err));
-	hk_verdict_breaker(j);
+	/* A 410 is not a failure to back off from: the destination is
+	 * disabled, and once enabled its held deliveries go out at once. */
+	if (j->res.status == 410 && !j->res.error[0]) {
+		if (j->probe)
+			hk_dispatch.dests[j->dest].probing = 0;
+	} else
+		hk_verdict_breaker(j);
 	/* An open breaker holds the retry back until it probes again. */
 	if (j->failed && !j->dead)
 		delay = HK_MAX(delay, hk_dispatch_open_left_us(j->dest,

@@ -74,22 +74,22 @@ const char hk_control_enable_sql[] =
  * What a replay selects.  $1 since, $2 until (NULL: no end), on the
  * event's arrival (the partition key: only the partitions of that span
  * are read); $3 destination, $4 statuses (array), $5 source, $6 event
- * type (NULL: any); $7 the configured destinations (the pool has nowhere
- * to send the others).  Pending deliveries are never taken: they are on
+ * type (NULL: any; the events are read only when one is given); $7 the
+ * configured destinations (the pool has nowhere to send the others).  Pending deliveries are never taken: they are on
  * their way already.
  */
 #define HK_CONTROL_REPLAY_WHERE \
-	" FROM deliveries d JOIN events e" \
-	"  ON e.id = d.event_id AND e.received_at = d.received_at" \
+	" FROM deliveries d" \
 	" WHERE d.received_at >= $1::timestamptz" \
 	"  AND ($2::timestamptz IS NULL OR d.received_at < $2::timestamptz)" \
-	"  AND e.received_at >= $1::timestamptz" \
-	"  AND ($2::timestamptz IS NULL OR e.received_at < $2::timestamptz)" \
 	"  AND ($3::text IS NULL OR d.destination = $3::text)" \
 	"  AND d.status = ANY ($4::text[])" \
-	"  AND ($5::text IS NULL OR e.source = $5::text)" \
-	"  AND ($6::text IS NULL OR e.event_type = $6::text)" \
-	"  AND d.destination = ANY ($7::text[])"
+	"  AND d.destination = ANY ($7::text[])" \
+	"  AND (($5::text IS NULL AND $6::text IS NULL) OR EXISTS (SELECT 1" \
+	"   FROM events e WHERE e.id = d.event_id" \
+	"   AND e.received_at = d.received_at" \
+	"   AND ($5::text IS NULL OR e.source = $5::text)" \
+	"   AND ($6::text IS NULL OR e.event_type = $6::text)))"
 
 const char hk_control_replay_count_sql[] =
     "SELECT d.destination, count(*)" HK_CONTROL_REPLAY_WHERE

@@ -317,7 +317,11 @@ def test_admin_operations_match_the_cli(hookd_factory, pg_server, redis_server):
     assert r.json() == {"destination": "a", "state": "disabled", "was_disabled": False,
                         "reason": "deploy"}
     cli = listing(h)
-    api = {d["name"]: d for d in admin(h, "GET", "/destinations").json()["destinations"]}
+    # The stats process reads the breakers on its Redis connection: once
+    # it is up (null until then).
+    api = harness.wait_for(lambda: {d["name"]: d for d in admin(h, "GET", "/destinations")
+                                    .json()["destinations"] if d["breaker"] is not None},
+                           10, what="the admin port to read the breakers")
     assert api == cli
     assert api["a"]["state"] == "disabled" and api["a"]["reason"] == "deploy"
     assert api["a"]["dead"] == 4 and api["a"]["breaker"] == "closed"

@@ -319,9 +319,10 @@ def test_admin_operations_match_the_cli(hookd_factory, pg_server, redis_server):
     cli = listing(h)
     # The stats process reads the breakers on its Redis connection: once
     # it is up (null until then).
-    api = harness.wait_for(lambda: {d["name"]: d for d in admin(h, "GET", "/destinations")
-                                    .json()["destinations"] if d["breaker"] is not None},
-                           10, what="the admin port to read the breakers")
+    def api_listing():
+        got = admin(h, "GET", "/destinations").json()["destinations"]
+        return {d["name"]: d for d in got} if all(d["breaker"] for d in got) else None
+    api = harness.wait_for(api_listing, 10, what="the admin port to read the breakers")
     assert api == cli
     assert api["a"]["state"] == "disabled" and api["a"]["reason"] == "deploy"
     assert api["a"]["dead"] == 4 and api["a"]["breaker"] == "closed"

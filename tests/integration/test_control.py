@@ -157,6 +157,25 @@ def test_gone_is_held_and_enable_alone_delivers(hookd_factory, pg_server, sinks)
         == [("succeeded", 3)]
 
 
+def test_disabled_holds_from_a_new_workers_first_event(hookd_factory, sinks):
+    """A worker that has just started has not read destination_state yet:
+    what it reads from the stream meanwhile goes to the scanner, which
+    skips disabled destinations, never straight out."""
+    crm = sinks()
+    h1 = start(hookd_factory, [dest("crm", crm.url)], workers=0)
+    ok(h1.ctl("disable", "crm"))
+    h1.stop()
+    h2 = start(hookd_factory, [dest("crm", crm.url)], workers=2)
+    posted = [post(h2, b'{"n":%d}' % i) for i in range(30)]
+    time.sleep(1.5)
+    assert crm.got() == []
+    assert listing(h2)["crm"]["due"] == len(posted)
+    ok(h2.ctl("enable", "crm"))
+    harness.wait_for(lambda: len(crm.got()) >= len(posted), 15, what="the held deliveries")
+    time.sleep(0.5)
+    assert sorted(ids_ok(crm)) == sorted(posted)
+
+
 def test_unknown_destination_is_an_error(hookd_factory):
     h = start(hookd_factory, [dest("crm", "http://127.0.0.1:9/")], workers=0)
     for args in (("disable", "nope"), ("enable", "nope"),

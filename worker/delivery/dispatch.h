@@ -134,6 +134,7 @@ struct hk_dispatch_state {
 	int       njobs;
 	int       stopping;
 	int       scanning, refreshing;	/* dlscan.c: a statement is out */
+	int       disabled_read;	/* dlscan.c: destination_state read */
 	int       scan_limit;		/* rows asked for by the last scan */
 	int       more_due;		/* it got all it asked for */
 	unsigned  seed;			/* retry jitter */

@@ -124,9 +124,12 @@ hk_dlroute_mode(int d, const char **st, const char **err, uint64_t *us)
 	*st = "pending";
 	*err = "";
 	/* Left to the scanner: due now, or when the breaker closes; a
-	 * disabled destination's stay due, held until it is enabled. */
+	 * disabled destination's stay due, held until it is enabled, and
+	 * until a new worker has read which are disabled, the scanner
+	 * (which skips them itself) takes every one. */
 	if ((*us = hk_dispatch_open_left_us(d, hk_clock_mono_ns())) > 0
-	    || dd->disabled || !hk_dispatch_room(d) || hk_dispatch.stopping)
+	    || dd->disabled || !hk_dispatch.disabled_read
+	    || !hk_dispatch_room(d) || hk_dispatch.stopping)
 		return 0;
 	*us = hk_dispatch.lease_us;
 	dd->reserved++;

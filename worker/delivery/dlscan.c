@@ -211,6 +211,7 @@ hk_dlscan_refresh_done(void *arg, const PGresult *res)
 	hk_dispatch.refreshing = 0;
 	if (res == NULL)
 		return;
+	hk_dispatch.disabled_read = 1;
 	for (int d = 0; d < conf->ndests; d++) {
 		was = hk_dispatch.dests[d].disabled;
 		hk_dispatch.dests[d].disabled = 0;

@@ -3,8 +3,9 @@
  * and steer the configured destinations (common/control.h holds the
  * statements, shared with the admin port).
  *
- * The breaker column comes from Redis: <prefix>breaker:<name> exists while
- * a delivery worker's breaker for that destination is open.  When Redis
+ * The breaker column comes from Redis (the master the sentinels name, when
+ * redis.sentinels is set): <prefix>breaker:<name> exists while a delivery
+ * worker's breaker for that destination is open.  When Redis
  * cannot be read the column says "?" (null in --json) and the rest is
  * printed all the same.
  */
@@ -33,6 +34,52 @@ hk_ctl_dest_names(const struct hk_conf *conf)
 	return v;
 }
 
+/*
+ * hk_ctl_dest_master - with redis.sentinels, the master's address as the
+ * first sentinel that knows it says (asked without a password, as hookd
+ * asks them).  HK_OK with u's host and port set.
+ */
+static int
+hk_ctl_dest_master(const struct hk_conf *conf, struct hk_redisurl *u)
+{
+	struct timeval tv = { 1, 0 };
+	char host[256];
+	const char *colon;
+	redisContext *sc;
+	redisReply *r;
+	int ok = 0;
+
+	for (int i = 0; i < conf->redis.nsentinels && !ok; i++) {
+		colon = strrchr(conf->redis.sentinels[i], ':');
+		if (colon == NULL)
+			continue;
+		snprintf(host, sizeof(host), "%.*s",
+		    (int)(colon - conf->redis.sentinels[i]),
+		    conf->redis.sentinels[i]);
+		if ((sc = redisConnectWithTimeout(host, atoi(colon + 1), tv))
+		    == NULL || sc->err || redisSetTimeout(sc, tv) != REDIS_OK) {
+			if (sc != NULL)
+				redisFree(sc);
+			continue;
+		}
+		r = redisCommand(sc, "SENTINEL get-master-addr-by-name %s",
+		    conf->redis.master_name);
+		if (r != NULL && r->type == REDIS_REPLY_ARRAY
+		    && r->elements == 2
+		    && r->element[0]->type == REDIS_REPLY_STRING
+		    && r->element[1]->type == REDIS_REPLY_STRING) {
+			snprintf(u->host, sizeof(u->host), "%s",
+			    r->element[0]->str);
+			u->port = atoi(r->element[1]->str);
+			u->path[0] = '\0';
+			ok = 1;
+		}
+		freeReplyObject(r);
+		redisFree(sc);
+	}
+	return ok ? HK_OK : HK_ERROR;
+}
+
 /* hk_ctl_dest_redis - a connection to the configured Redis, or NULL. */
 static redisContext *
 hk_ctl_dest_redis(const struct hk_conf *conf)
@@ -43,6 +90,9 @@ hk_ctl_dest_redis(const struct hk_conf *conf)
 	redisReply *r = NULL;
 
 	if (hk_redisurl_parse(conf->redis.url, &u) != HK_OK)
+		return NULL;
+	if (conf->redis.nsentinels > 0 && hk_ctl_dest_master(conf, &u)
+	    != HK_OK)
 		return NULL;
 	rc = u.path[0] ? redisConnectUnixWithTimeout(u.path, tv)
 	    : redisConnectWithTimeout(u.host, u.port, tv);

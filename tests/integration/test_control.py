@@ -417,3 +417,25 @@ def test_retention_drops_held_deliveries_once_expired(hookd_factory, pg_server):
     assert rows(pg_server, "SELECT count(*) FROM events WHERE id = ANY(%s::uuid[])",
                 kept) == [(2,)]
     assert statuses(pg_server, "b") == {"retrying": 2}
+
+
+def test_breakers_read_from_the_master_the_sentinels_name(hookd_factory, pg_server):
+    """With redis.sentinels, hookctl destinations asks them for the master
+    (redis.url's host is not used) and reads the breaker keys there."""
+    from test_sentinel import Cluster, _config
+    d = harness.make_tempdir("sentinel-")
+    cluster = Cluster(d)
+    sink = Sink()
+    try:
+        h = hookd_factory(_config(cluster, pg_server.url, sink, d, 0))
+        c = cluster.primary.client()
+        try:
+            c.set("hookd:breaker:sink", str(int(time.time() * 1000) + 60000), px=60000)
+        finally:
+            c.close()
+        r = h.ctl("destinations", "--json")
+        assert "cannot read the breakers" not in r.stderr, r.stderr
+        assert json.loads(ok(r))[0]["breaker"] == "open"
+    finally:
+        sink.close()
+        cluster.close()

@@ -74,9 +74,10 @@ const char hk_control_enable_sql[] =
  * What a replay selects.  $1 since, $2 until (NULL: no end), on the
  * event's arrival (the partition key: only the partitions of that span
  * are read); $3 destination, $4 statuses (array), $5 source, $6 event
- * type (NULL: any; the events are read only when one is given); $7 the
- * configured destinations (the pool has nowhere to send the others).  Pending deliveries are never taken: they are on
- * their way already.
+ * type, '*' matching any run as in hookctl events --type (NULL: any; the
+ * events are read only when one of them is given); $7 the configured
+ * destinations (the pool has nowhere to send the others).  Pending
+ * deliveries are never taken: they are on their way already.
  */
 #define HK_CONTROL_REPLAY_WHERE \
 	" FROM deliveries d" \
@@ -89,7 +90,9 @@ const char hk_control_enable_sql[] =
 	"   FROM events e WHERE e.id = d.event_id" \
 	"   AND e.received_at = d.received_at" \
 	"   AND ($5::text IS NULL OR e.source = $5::text)" \
-	"   AND ($6::text IS NULL OR e.event_type = $6::text)))"
+	"   AND ($6::text IS NULL OR e.event_type LIKE replace(replace(" \
+	"    replace(replace($6::text, '\\', '\\\\'), '%', '\\%'), '_'," \
+	"    '\\_'), '*', '%'))))"
 
 const char hk_control_replay_count_sql[] =
     "SELECT d.destination, count(*)" HK_CONTROL_REPLAY_WHERE

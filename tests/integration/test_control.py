@@ -271,6 +271,10 @@ def test_bulk_replay_batches_and_selectors(hookd_factory, pg_server):
     assert dry == {"dry_run": True, "matched": 1110, "destinations": {"a": 1105, "b": 5}}
     assert json.loads(ok(h.ctl("replay", "--since", "2h", "--type", "issues", "--dry-run",
                                "--json")))["matched"] == 5
+    assert json.loads(ok(h.ctl("replay", "--since", "2h", "--type", "is*", "--dry-run",
+                               "--json")))["matched"] == 5
+    assert json.loads(ok(h.ctl("replay", "--since", "2h", "--type", "is_ues", "--dry-run",
+                               "--json")))["matched"] == 0
     assert json.loads(ok(h.ctl("replay", "--since", "2h", "--source", "other",
                                "--dry-run", "--json")))["matched"] == 5
     assert json.loads(ok(h.ctl("replay", "--since", "4h", "--until", "2h", "--dry-run",

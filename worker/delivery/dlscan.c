@@ -211,6 +211,10 @@ hk_dlscan_refresh_done(void *arg, const PGresult *res)
 	hk_dispatch.refreshing = 0;
 	if (res == NULL)
 		return;
+	/* The first read: what came meanwhile was left to the scanner; it
+	 * need not wait for the next scan. */
+	if (!hk_dispatch.disabled_read && hk_dispatch.scan_ev != NULL)
+		event_active(hk_dispatch.scan_ev, EV_TIMEOUT, 0);
 	hk_dispatch.disabled_read = 1;
 	for (int d = 0; d < conf->ndests; d++) {
 		was = hk_dispatch.dests[d].disabled;

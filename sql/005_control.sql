@@ -1,4 +1,4 @@
--- 006_control.sql - what the control commands (hookctl destinations,
+-- 005_control.sql - what the control commands (hookctl destinations,
 -- disable, enable, replay, and the same on the admin port) need.
 --
 -- destination_state says who disabled a destination: 'gone' (it answered

@@ -522,6 +522,16 @@ class PostgresServer(_Server):
     def url(self):
         return "postgresql://hookd@127.0.0.1:%d/hookd" % self.port
 
+    def rows(self, sql, *args):
+        """The rows of one statement, on a connection of its own."""
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, args)
+                return cur.fetchall()
+        finally:
+            conn.close()
+
     def truncate_hookd_tables(self):
         """Empty every table of hookd's but the migrations table, so the
         schema stays."""

@@ -18,6 +18,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import harness  # noqa: E402
+from sinkutil import Sink  # noqa: E402
 
 # requests and urllib go through *_proxy unless told otherwise; the servers
 # under test are all on loopback.
@@ -116,3 +117,17 @@ def hookd_factory(redis_server, pg_server):
             errors.append(str(e))
     if errors:
         pytest.fail("\n\n".join(errors), pytrace=False)
+
+
+@pytest.fixture
+def sinks():
+    """make() -> a new sinkutil.Sink; every one made is closed after the test."""
+    made = []
+
+    def make():
+        s = Sink()
+        made.append(s)
+        return s
+    yield make
+    for s in made:
+        s.close()

@@ -2,15 +2,23 @@
 sinkutil.py - a receiver for the delivery tests: a threaded http.server on
 127.0.0.1 that records every request, answers what the test tells it to
 (status, extra headers, delay, or hold until released), and checks
-Standard Webhooks signatures with Python's hmac, apart from hookd's code.
+Standard Webhooks signatures with Python's hmac, apart from hookd's code;
+and DemoSink, perf/sink.py (the demo receiver) run on a free port, for the
+tests that count many deliveries.
 """
 
 import base64
 import hashlib
 import hmac
 import http.server
+import os
+import subprocess
 import threading
 import time
+
+import requests
+
+import harness
 
 
 def whsec(raw):
@@ -111,3 +119,29 @@ class Sink:
         self.release()
         self.server.shutdown()
         self.server.server_close()
+
+class DemoSink:
+    """perf/sink.py on a free port."""
+
+    def __init__(self, workdir, name="sink", secret=None):
+        self.port = harness.free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.log = open(os.path.join(workdir, name + ".log"), "w")
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", os.path.join(harness.REPO, "perf", "sink.py"),
+             "--listen", "127.0.0.1:%d" % self.port, "--quiet"]
+            + (["--secret", secret] if secret else []),
+            stdout=self.log, stderr=subprocess.STDOUT)
+        harness.wait_for(lambda: self.stats() is not None, 10, ignore=(OSError,),
+                         what="the sink on %d" % self.port)
+
+    def stats(self):
+        return requests.get(self.url + "/_stats", timeout=2).json()
+
+    def config(self, **kw):
+        requests.post(self.url + "/_config", json=kw, timeout=2).raise_for_status()
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.log.close()

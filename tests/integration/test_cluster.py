@@ -25,36 +25,12 @@ import pytest
 import requests
 
 import harness
-from sinkutil import Sink
+from sinkutil import DemoSink, Sink
 
 RELEASE = "asan" not in harness.bin_dir()
 release_only = pytest.mark.skipif(not RELEASE, reason="heavy: release build only")
 
 
-class DemoSink:
-    """perf/sink.py on a free port: counts unique webhook-ids and duplicates."""
-
-    def __init__(self, workdir):
-        self.port = harness.free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
-        self.log = open(os.path.join(workdir, "sink.log"), "w")
-        self.proc = subprocess.Popen(
-            ["/usr/bin/python3", os.path.join(harness.REPO, "perf", "sink.py"),
-             "--listen", "127.0.0.1:%d" % self.port, "--quiet"],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        harness.wait_for(lambda: self.stats() is not None, 10, ignore=(OSError,),
-                         what="the sink on %d" % self.port)
-
-    def stats(self):
-        return requests.get(self.url + "/_stats", timeout=2).json()
-
-    def config(self, **kw):
-        requests.post(self.url + "/_config", json=kw, timeout=2).raise_for_status()
-
-    def close(self):
-        self.proc.terminate()
-        self.proc.wait(10)
-        self.log.close()
 
 
 @pytest.fixture
@@ -86,14 +62,7 @@ def pair(hookd_factory, dests, workers=1, sources=None, **delivery):
     return hookd_factory(instance="hosta", **kw), hookd_factory(instance="hostb", **kw)
 
 
-def one(pg, sql, *args):
-    conn = pg.connect()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, args)
-            return cur.fetchall()
-    finally:
-        conn.close()
+one = harness.PostgresServer.rows
 
 
 def hookbench(h, n, conc=4):

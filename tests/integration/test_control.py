@@ -11,26 +11,12 @@ import threading
 import time
 import uuid
 
-import pytest
 import requests
 
 import harness
 from sinkutil import Sink
 
 TOKEN = "control-test-token-not-a-secret"
-
-
-@pytest.fixture
-def sinks():
-    made = []
-
-    def make():
-        s = Sink()
-        made.append(s)
-        return s
-    yield make
-    for s in made:
-        s.close()
 
 
 def dest(name, url, sources='"test"'):
@@ -52,14 +38,7 @@ def post(h, body, source="test"):
     return r.json()["id"]
 
 
-def rows(pg, sql, *args):
-    conn = pg.connect()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, args)
-            return cur.fetchall()
-    finally:
-        conn.close()
+rows = harness.PostgresServer.rows
 
 
 def ok(r):

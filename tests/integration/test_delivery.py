@@ -10,27 +10,13 @@ import signal
 import time
 import uuid
 
-import pytest
 import requests
 
 import harness
-from sinkutil import Sink, verify, whsec
+from sinkutil import verify, whsec
 
 SECRET_A = whsec(b"delivery-test-key-a-not-real")
 SECRET_B = whsec(b"delivery-test-key-b-not-real")
-
-
-@pytest.fixture
-def sinks():
-    made = []
-
-    def make():
-        s = Sink()
-        made.append(s)
-        return s
-    yield make
-    for s in made:
-        s.close()
 
 
 def dest(name, url, secret="", extra=""):
@@ -53,14 +39,7 @@ def post(h, body, key=None):
     return r.json()["id"]
 
 
-def rows(pg, sql, *args):
-    conn = pg.connect()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, args)
-            return cur.fetchall()
-    finally:
-        conn.close()
+rows = harness.PostgresServer.rows
 
 
 def delivery(pg, eid, name):

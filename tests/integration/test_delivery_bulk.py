@@ -14,37 +14,13 @@ import pytest
 import requests
 
 import harness
-from sinkutil import whsec
+from sinkutil import DemoSink, whsec
 
 SECRET_A = whsec(b"bulk-test-key-a-not-real")
 SECRET_B = whsec(b"bulk-test-key-b-not-real")
 N = 10000
 
 
-class DemoSink:
-    """perf/sink.py on a free port."""
-
-    def __init__(self, workdir, name, secret):
-        self.port = harness.free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
-        self.log = open(os.path.join(workdir, name + ".log"), "w")
-        self.proc = subprocess.Popen(
-            ["/usr/bin/python3", os.path.join(harness.REPO, "perf", "sink.py"),
-             "--listen", "127.0.0.1:%d" % self.port, "--secret", secret, "--quiet"],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        harness.wait_for(lambda: self.stats() is not None, 10, ignore=(OSError,),
-                         what="the sink on %d" % self.port)
-
-    def stats(self):
-        return requests.get(self.url + "/_stats", timeout=2).json()
-
-    def config(self, **kw):
-        requests.post(self.url + "/_config", json=kw, timeout=2).raise_for_status()
-
-    def close(self):
-        self.proc.terminate()
-        self.proc.wait(10)
-        self.log.close()
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ import subprocess
 import threading
 import time
 
-import pytest
 import requests
 
 from prometheus_client.parser import text_string_to_metric_families

@@ -26,7 +26,7 @@ import requests
 import yaml
 
 import harness
-from sinkutil import Sink
+
 
 REPO = harness.REPO
 RULES = os.path.join(REPO, "etc", "prometheus", "hookd.rules.yml")
@@ -70,19 +70,6 @@ def value(h, name, labels=""):
 
 def dest(name, url):
     return '{ name = "%s"; url = "%s"; sources = ["test"]; }' % (name, url)
-
-
-@pytest.fixture
-def sinks():
-    made = []
-
-    def make():
-        s = Sink()
-        made.append(s)
-        return s
-    yield make
-    for s in made:
-        s.close()
 
 
 def start_hookd(hookd_factory, ok, gone, **kw):

@@ -20,25 +20,12 @@ import pytest
 import requests
 
 import harness
-from sinkutil import Sink, whsec
+from sinkutil import whsec
 
 GH_SECRET = "routing-test-github-secret-not-real"
 STRIPE_SECRET = "whsec_routing_test_stripe_not_real"
 KEY_NEW = whsec(b"routing-test-new-key-not-real")
 KEY_OLD = whsec(b"routing-test-old-key-not-real")
-
-
-@pytest.fixture
-def sinks():
-    made = []
-
-    def make():
-        s = Sink()
-        made.append(s)
-        return s
-    yield make
-    for s in made:
-        s.close()
 
 
 def start(hookd_factory, sources, dests, extra=""):
@@ -71,14 +58,7 @@ def stripe(h, typ):
     return post(h, "stripe", body, {"Stripe-Signature": "t=%d,v1=%s" % (t, sig)})
 
 
-def rows(pg, sql, *args):
-    conn = pg.connect()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, args)
-            return cur.fetchall()
-    finally:
-        conn.close()
+rows = harness.PostgresServer.rows
 
 
 def stored(pg, eid):

@@ -8,11 +8,10 @@ receivers.
 
 import json
 
-import pytest
 import requests
 
 import harness
-from sinkutil import Sink
+
 
 TP = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 TP_LATER = "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-comes-next"
@@ -25,19 +24,6 @@ BAD = [
     "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",         # short trace id
     "not a traceparent",
 ]
-
-
-@pytest.fixture
-def sinks():
-    made = []
-
-    def make():
-        s = Sink()
-        made.append(s)
-        return s
-    yield make
-    for s in made:
-        s.close()
 
 
 def start(hookd_factory, sinks_by_name):

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <openssl/evp.h>
 
@@ -113,4 +114,14 @@ hk_limscript_lease(double rate_per_s)
 	double n = ceil(rate_per_s / 50.0);
 
 	return n < 1 ? 1 : n > 100000 ? 100000 : (int)n;
+}
+
+int
+hk_limscript_command(const char **argv, size_t *lens, int eval)
+{
+	argv[0] = eval ? "EVAL" : "EVALSHA";
+	lens[0] = strlen(argv[0]);
+	argv[1] = eval ? hk_limscript : hk_limscript_sha();
+	lens[1] = eval ? hk_limscript_len : strlen(argv[1]);
+	return 2;
 }

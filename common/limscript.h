@@ -37,6 +37,13 @@ extern const size_t hk_limscript_len;	/* without the NUL */
 const char *hk_limscript_sha(void);
 
 /*
+ * hk_limscript_command - the first two arguments of a call: "EVALSHA" and
+ * the SHA-1, or (eval set, after NOSCRIPT) "EVAL" and the script.  Returns
+ * how many it wrote (2); numkeys, the keys and ARGV follow.
+ */
+int hk_limscript_command(const char **argv, size_t *lens, int eval);
+
+/*
  * hk_limscript_lease - how many tokens a worker leases at a time for a
  * rate of rate_per_s: about 2% of a second's worth, at least 1.  Every
  * worker holds at most this many unspent, so the deployment's excess over

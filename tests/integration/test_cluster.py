@@ -168,9 +168,12 @@ def test_destination_rate_holds_across_instances(hookd_factory, pg_server, sink)
     burst = rate
     peak = max_in_window(times)
     assert peak <= rate * 1.2 + burst, peak
-    # Once the burst is spent: about the rate.
+    # Once the burst is spent: about the rate.  The times are when the
+    # receiver's thread ran, and on a loaded two-CPU machine it can run late
+    # and then take a bunch at once, so a window is allowed 40% over; the
+    # spread below holds the average to the rate.
     steady = [t for t in times if t >= times[0] + 2.0]
-    assert max_in_window(steady) <= rate * 1.2, max_in_window(steady)
+    assert max_in_window(steady) <= rate * 1.4, max_in_window(steady)
     spread = times[-1] - times[0]
     assert spread >= (n - burst) / rate * 0.8, spread
     print("destination rate %d/s: peak 1 s window %d, steady peak %d, %d in %.2f s" % (

@@ -151,14 +151,9 @@ hk_dllimit_send(struct hk_dllimit_call *c)
 	const struct hk_dllimit_dest *st = &hk_dllimit.dests[c->d];
 	const char *argv[14];
 	size_t lens[14];
-	int n = 0;
+	int n = hk_limscript_command(argv, lens, c->eval);
 
 #define HK_ARG(s) (argv[n] = (s), lens[n] = strlen(argv[n]), n++)
-	HK_ARG(c->eval ? "EVAL" : "EVALSHA");
-	if (c->eval)
-		argv[n] = hk_limscript, lens[n++] = hk_limscript_len;
-	else
-		HK_ARG(hk_limscript_sha());
 	HK_ARG("2");
 	HK_ARG(st->rate_key);
 	HK_ARG(st->conc_key);

@@ -103,14 +103,9 @@ hk_srclimit_send(struct hk_srclimit_call *c)
 {
 	const char *argv[8];
 	size_t lens[8];
-	int n = 0;
+	int n = hk_limscript_command(argv, lens, c->eval);
 
 #define HK_ARG(s) (argv[n] = (s), lens[n] = strlen(argv[n]), n++)
-	HK_ARG(c->eval ? "EVAL" : "EVALSHA");
-	if (c->eval)
-		argv[n] = hk_limscript, lens[n++] = hk_limscript_len;
-	else
-		HK_ARG(hk_limscript_sha());
 	HK_ARG("1");
 	HK_ARG(hk_srclimit.srcs[c->i].key);
 	for (int k = 0; k < 4; k++)

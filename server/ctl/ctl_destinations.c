@@ -44,19 +44,16 @@ hk_ctl_dest_master(const struct hk_conf *conf, struct hk_redisurl *u)
 {
 	struct timeval tv = { 1, 0 };
 	char host[256];
-	const char *colon;
 	redisContext *sc;
 	redisReply *r;
-	int ok = 0;
+	int ok = 0, port;
 
 	for (int i = 0; i < conf->redis.nsentinels && !ok; i++) {
-		colon = strrchr(conf->redis.sentinels[i], ':');
-		if (colon == NULL)
+		/* The parser hookd uses: "[v6]:port" loses its brackets. */
+		if (hk_redisurl_addr(conf->redis.sentinels[i], host,
+		    sizeof(host), &port) != HK_OK)
 			continue;
-		snprintf(host, sizeof(host), "%.*s",
-		    (int)(colon - conf->redis.sentinels[i]),
-		    conf->redis.sentinels[i]);
-		if ((sc = redisConnectWithTimeout(host, atoi(colon + 1), tv))
+		if ((sc = redisConnectWithTimeout(host, port, tv))
 		    == NULL || sc->err || redisSetTimeout(sc, tv) != REDIS_OK) {
 			if (sc != NULL)
 				redisFree(sc);

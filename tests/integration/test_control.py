@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 
+import pytest
 import requests
 
 import harness
@@ -411,6 +412,37 @@ def test_breakers_read_from_the_master_the_sentinels_name(hookd_factory, pg_serv
     sink = Sink()
     try:
         h = hookd_factory(_config(cluster, pg_server.url, sink, d, 0))
+        c = cluster.primary.client()
+        try:
+            c.set("hookd:breaker:sink", str(int(time.time() * 1000) + 60000), px=60000)
+        finally:
+            c.close()
+        r = h.ctl("destinations", "--json")
+        assert "cannot read the breakers" not in r.stderr, r.stderr
+        assert json.loads(ok(r))[0]["breaker"] == "open"
+    finally:
+        sink.close()
+        cluster.close()
+
+
+def test_breakers_read_through_sentinels_named_by_ipv6_address(hookd_factory, pg_server):
+    """A sentinel written "[::1]:port", as hookd.conf(5) allows: hookctl
+    reads the address as hookd does, without the brackets."""
+    import socket
+    from test_sentinel import Cluster, _config
+    try:
+        socket.socket(socket.AF_INET6).bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    d = harness.make_tempdir("sentinel6-")
+    cluster = Cluster(d)
+    sink = Sink()
+    try:
+        text = _config(cluster, pg_server.url, sink, d, 0)
+        for s in cluster.sentinels:
+            text = text.replace('"127.0.0.1:%d"' % s.port, '"[::1]:%d"' % s.port)
+        assert "[::1]:" in text
+        h = hookd_factory(text)
         c = cluster.primary.client()
         try:
             c.set("hookd:breaker:sink", str(int(time.time() * 1000) + 60000), px=60000)

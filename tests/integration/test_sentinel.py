@@ -50,7 +50,9 @@ class Sentinel:
         with open(self.conf, "w") as f:
             f.write("\n".join([
                 "port %d" % self.port,
-                "bind 127.0.0.1",
+                # ::1 too where the host has it ('-': optional), for the
+                # tests that name a sentinel as [::1]:port.
+                "bind 127.0.0.1 -::1",
                 "daemonize no",
                 "protected-mode no",
                 "dir %s" % dir,

@@ -9,7 +9,7 @@
  *   GET /dashboard/data[?since=SEC]    the figures as JSON (dashdata.h)
  *
  * The page, script and style are files of this folder that the build turns
- * into hk_dashboard_files (scripts/embed-files.sh), so the binary needs no
+ * into hk_dashboard_files (scripts/embed-dashboard.sh), so the binary needs no
  * files beside it; Chart.js is the one file read at run time, from the
  * package, so that Debian's updates of it apply without a rebuild.
  *

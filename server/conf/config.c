@@ -571,6 +571,36 @@ hk_conf_environment(struct hk_confparse_ctx *ctx,
 }
 
 /*
+ * hk_conf_from_env - the HOOKD_* variable that set key, or NULL when the
+ * value is the file's: a check across keys then blames the variable, not a
+ * line of the file that no longer holds the value.
+ */
+static const char *
+hk_conf_from_env(const char *key)
+{
+	const char *v;
+
+	for (size_t i = 0; i < HK_NELEM(hk_conf_env); i++)
+		if (strcmp(hk_conf_env[i].key, key) == 0
+		    && (v = getenv(hk_conf_env[i].var)) != NULL && v[0] != '\0')
+			return hk_conf_env[i].var;
+	return NULL;
+}
+
+/* hk_conf_err_key - hk_confparse_err at key's line, or its variable. */
+static int
+hk_conf_err_key(struct hk_confparse_ctx *ctx,
+    const struct hk_confparse_obj *obj, const char *key, const char *msg)
+{
+	int rc;
+
+	ctx->env = hk_conf_from_env(key);
+	rc = hk_confparse_err(ctx, hk_confparse_at(obj, key), "%s", msg);
+	ctx->env = NULL;
+	return rc;
+}
+
+/*
  * hk_conf_redis - the Redis keys that depend on each other.  With
  * sentinels, the master's address comes from them and redis.url lends only
  * its user, password and database.  WAIT holds the connection's pipeline,
@@ -591,9 +621,9 @@ hk_conf_redis(struct hk_confparse_ctx *ctx, struct hk_confparse_obj *obj,
 		    "with redis.sentinels");
 	if (conf->redis.nsentinels > 0 && strncmp(conf->redis.url, "unix:",
 	    5) == 0)
-		return hk_confparse_err(ctx, hk_confparse_at(obj, "redis.url"),
-		    "redis.url: with redis.sentinels the url lends only its "
-		    "password and database; write redis://[user:pass@]host/db");
+		return hk_conf_err_key(ctx, obj, "redis.url", "redis.url: with "
+		    "redis.sentinels the url lends only its password and "
+		    "database; write redis://[user:pass@]host/db");
 	if (conf->redis.replicas_ack > 0 && conf->redis.replicas_timeout_ms
 	    >= conf->redis.timeout_ms)
 		return hk_confparse_err(ctx, hk_confparse_at(obj,

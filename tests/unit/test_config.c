@@ -777,6 +777,19 @@ test_env(void)
 	HK_CHECK_STR(err, "environment HOOKD_REDIS_URL: redis.url: TLS "
 	    "(rediss://) is not supported");
 	env_clear();
+
+	/* A check across keys blames the variable that set the value, not
+	 * the line of the file it replaced. */
+	setenv("HOOKD_REDIS_URL", "unix:///run/redis.sock", 1);
+	conf = conf_text("redis = {\n  url = \"redis://h/0\";\n"
+	    "  sentinels = [\"s1:26379\"];\n  master_name = \"m\";\n};\n",
+	    err, sizeof(err));
+	HK_CHECK(conf == NULL);
+	HK_CHECK_STR(err, "environment HOOKD_REDIS_URL: redis.url: with "
+	    "redis.sentinels the url lends only its password and database; "
+	    "write redis://[user:pass@]host/db");
+	hk_conf_free(conf);
+	env_clear();
 }
 
 /* The value checks on their own, including what the file tests skip. */

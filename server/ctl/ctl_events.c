@@ -80,7 +80,7 @@ hk_ctl_events_out(const PGresult *res, int json)
 	    "RECEIVED (UTC)", "BYTES", "DELIVERIES" };
 	struct hk_ctl_table t = { head, 6, 1u << 4, NULL, 0, 0 };
 	json_t *doc = json_array();
-	char when[32], sum[1024];
+	char when[32], sum[1024], type[HK_CTL_TABLE_CELL_MAX * 4 + 8];
 	int rc = HK_CTL_OK;
 
 	for (int r = 0; r < PQntuples(res) && doc != NULL; r++) {
@@ -102,7 +102,9 @@ hk_ctl_events_out(const PGresult *res, int json)
 		json_decref(dl);
 		if (hk_ctl_table_row(&t, (const char *const[]){
 		    PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
-		    PQgetvalue(res, r, 5)[0] ? PQgetvalue(res, r, 5) : "-",
+		    /* The sender's text: made safe for a terminal. */
+		    PQgetvalue(res, r, 5)[0] ? hk_ctl_table_line(PQgetvalue(res,
+		    r, 5), type, sizeof(type)) : "-",
 		    hk_ctl_table_when(PQgetvalue(res, r, 2), when,
 		    sizeof(when)),
 		    PQgetvalue(res, r, 3), sum }) != HK_OK)

@@ -250,6 +250,23 @@ def test_hookctl_events_by_type(hookd_factory, sinks, pg_server):
     assert re.search(r"^type\s+pull_request$", r.stdout, re.M), r.stdout
 
 
+def test_hookctl_events_shows_a_type_with_control_characters_harmlessly(
+        hookd_factory, sinks, pg_server):
+    """The type is the sender's text: in the listing, as in hookctl event,
+    a terminal escape comes out as '.', never as the byte itself."""
+    s = sinks()
+    h = start(hookd_factory, '{ name = "test"; event_type = "json:/type"; }',
+              ['{ name = "all"; url = "%s"; sources = ["test"]; }' % s.url])
+    evil = "\\u001b]0;owned\\u0007\\u001b[2Jx"    # JSON escapes
+    eid = post(h, "test", '{"type":"%s"}' % evil, {})
+    assert stored(pg_server, eid)[0] == "\x1b]0;owned\x07\x1b[2Jx"
+    for args in (("events",), ("event", eid)):
+        r = h.ctl(*args)
+        assert r.returncode == 0, r.stderr
+        assert "\x1b" not in r.stdout and "\x07" not in r.stdout, repr(r.stdout)
+        assert ".]0;owned..[2Jx" in r.stdout, r.stdout
+
+
 BAD = [
     ('types = ["pu?sh"];', "types[0]: '*' is the only wildcard"),
     ('types = [];', "types: has 0 elements"),

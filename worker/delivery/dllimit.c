@@ -1,7 +1,7 @@
 /*
  * dllimit.c - a destination's rate, concurrency and breaker across every
  * worker of every host (see dllimit.h).  dlqueue.c asks here before each
- * attempt and tells when one ends; verdict.c tells when a breaker opens or
+ * attempt; verdict.c tells when a breaker opens or
  * closes.  The answers of Redis wake the destination's queue through its
  * pump event, so this file calls nothing above it.
  */
@@ -22,6 +22,8 @@
 
 #define HK_DLLIMIT_LOCAL_MS    1000	/* after a failed call: this host's limits */
 #define HK_DLLIMIT_STARVED_MS  100	/* no slot: ask again after this */
+/* Slots asked for beyond the queue's need when work arrives. */
+#define HK_DLLIMIT_SPARE(cd)   HK_MAX(1, (cd)->concurrency / 4)
 
 struct hk_dllimit_dest {
 	char     *rate_key, *conc_key, *brk_key;
@@ -177,10 +179,13 @@ hk_dllimit_send(struct hk_dllimit_call *c)
 
 /*
  * hk_dllimit_call - ask Redis for what d's queue needs: tokens up to a
- * lease, slots for what is queued and in flight (fewer gives slots back).
+ * lease, slots for what is queued and in flight plus 'spare' more (fewer
+ * than held gives slots back).  Asking for a few spare slots when work
+ * arrives lets the next attempts start without a round trip each; the
+ * tick asks for none, so an idle worker's slots go back within a tick.
  */
 static void
-hk_dllimit_call(int d, uint64_t now)
+hk_dllimit_call(int d, uint64_t now, int spare)
 {
 	struct hk_dllimit_dest *st = &hk_dllimit.dests[d];
 	const struct hk_dispatch_dest *dd = &hk_dispatch.dests[d];
@@ -195,7 +200,7 @@ hk_dllimit_call(int d, uint64_t now)
 	c->d = d;
 	c->want_tokens = cd->rate_per_s > 0 ? HK_MAX(0, st->lease - st->tokens)
 	    : 0;
-	want_slots = HK_MIN(cd->concurrency, dd->active + dd->queued);
+	want_slots = HK_MIN(cd->concurrency, dd->active + dd->queued + spare);
 	snprintf(c->num[0], sizeof(c->num[0]), "%.6f", cd->rate_per_s);
 	snprintf(c->num[1], sizeof(c->num[1]), "%.0f", burst);
 	snprintf(c->num[2], sizeof(c->num[2]), "%d", c->want_tokens);
@@ -247,23 +252,13 @@ hk_dllimit_admit(int d)
 	if ((!rated || st->tokens > 0)
 	    && hk_dispatch.dests[d].active < st->slots) {
 		if (rated && --st->tokens <= st->lease / 2)
-			hk_dllimit_call(d, now);	/* the next lease, early */
+			hk_dllimit_call(d, now, HK_DLLIMIT_SPARE(cd));
 		return 1;
 	}
-	hk_dllimit_call(d, now);
+	hk_dllimit_call(d, now, HK_DLLIMIT_SPARE(cd));
 	if (!st->pending && st->next_ns > now)
 		hk_dllimit_wake(d, st->next_ns, now);
 	return 0;
-}
-
-void
-hk_dllimit_done(int d)
-{
-	const struct hk_dispatch_dest *dd = &hk_dispatch.dests[d];
-
-	/* Nothing queued here: give the slots back to the other workers. */
-	if (dd->queued == 0 && hk_dllimit.dests[d].slots > dd->active)
-		hk_dllimit_call(d, hk_clock_mono_ns());
 }
 
 void
@@ -372,7 +367,7 @@ hk_dllimit_tick_cb(evutil_socket_t fd, short what, void *arg)
 	for (int d = 0; d < conf->ndests; d++)
 		if (hk_dllimit.dests[d].slots > 0 || hk_dispatch.dests[d].queued
 		    > 0)
-			hk_dllimit_call(d, now);
+			hk_dllimit_call(d, now, 0);
 }
 
 int

@@ -11,8 +11,10 @@
  * Concurrency: slots leased from <prefix>conc:dst:<name>, a hash of
  * holders (the consumer names, "<host>/<instance>/delivery-<index>") with
  * what each holds and wants and when it expires.  A worker asks when its
- * queue has more than its slots allow, gives back what its queue no longer
- * needs, and renews what it holds every HK_DLLIMIT_TICK_MS; a worker that
+ * queue has more than its slots allow, for a quarter of the concurrency
+ * more than it needs (so a steady stream starts attempts without a round
+ * trip each), and every HK_DLLIMIT_TICK_MS renews what its queue needs
+ * then, giving back the rest; a worker that
  * crashed loses its slots after HK_DLLIMIT_TTL_MS (at once when it is
  * respawned on the same host, since its name is the same).
  *
@@ -42,8 +44,6 @@ int  hk_dllimit_init(struct hk_dlredis *cmd);
  * not yet; the queue's pump event is armed for when it may.
  */
 int  hk_dllimit_admit(int d);
-/* An attempt to d ended (its slot is free). */
-void hk_dllimit_done(int d);
 /* The breaker of d opened until open_ms from now / closed. */
 void hk_dllimit_breaker_open(int d, uint64_t open_ms);
 void hk_dllimit_breaker_closed(int d);

@@ -74,7 +74,6 @@ hk_dlqueue_attempt_cb(void *arg, struct hk_outbound_res *res)
 	struct hk_dispatch_dest *dd = &hk_dispatch.dests[j->dest];
 
 	dd->active--;
-	hk_dllimit_done(j->dest);
 	j->res = *res;
 	j->end_ns = hk_clock_mono_ns();
 	hk_verdict_attempt_done(j);

@@ -463,6 +463,76 @@ def test_replicas_ack_answers_only_what_the_replica_has(pg_server, hookd_factory
         primary.kill()
 
 
+def _in_inbox(pg, ids):
+    c = pg.connect()
+    try:
+        cur = c.cursor()
+        cur.execute("SELECT id::text FROM inbox WHERE id::text = ANY(%s)", (list(ids),))
+        return {r[0] for r in cur.fetchall()}
+    finally:
+        c.close()
+
+
+def test_inbox_moves_only_what_the_replicas_have(pg_server, hookd_factory):
+    """With replicas_ack = 1, events that went to the inbox because the
+    replica did not answer WAIT were answered 2xx on PostgreSQL's word: the
+    delivery pool's inbox mover must not delete them from the inbox for a
+    master the replica still lacks them on.  They stay while the replica is
+    stopped (longer than the mover's interval), and move once it is back."""
+    dir = harness.make_tempdir("waitmove-")
+    primary = harness.RedisServer(os.path.join(dir, "primary"))
+    replica = harness.RedisServer(os.path.join(dir, "replica"),
+                                  extra_config="replicaof 127.0.0.1 %d" % primary.port)
+    sink = sinkutil.Sink()
+    try:
+        def linked():
+            c = replica.client()
+            try:
+                return c.info("replication").get("master_link_status") == "up"
+            finally:
+                c.close()
+        harness.wait_for(linked, 20, 0.1, what="the replica to sync", ignore=(Exception,))
+        text = harness.render_config(
+            redis_url=primary.url, postgres_url=pg_server.url, workdir=dir,
+            destinations='{ name = "sink"; url = "%s/in"; sources = ["test"]; }' % sink.url)
+        text = re.sub(r"^redis = .*$", 'redis = { url = "%s"; replicas_ack = 1; '
+                      'replicas_timeout_ms = 200; };' % primary.url, text, count=1,
+                      flags=re.M)
+        h = hookd_factory(text)
+        post = lambda: requests.post(h.url + "/webhooks/test", data=b'{"a":1}', timeout=10,
+                                     headers={"Content-Type": "application/json"})
+        r = post()
+        assert r.status_code == 202, r.text
+        harness.wait_for(lambda: r.json()["id"] in sink.ids(), 30, what="the first delivery")
+
+        replica.pause()
+        try:
+            held = []
+            for _ in range(5):
+                r = post()
+                assert r.status_code == 202, r.text
+                held.append(r.json()["id"])
+            harness.wait_for(lambda: _in_inbox(pg_server, held) == set(held), 5,
+                             what="the events in the inbox")
+            # The mover runs every 5 s: two rounds with the replica stopped.
+            deadline = time.monotonic() + 11
+            while time.monotonic() < deadline:
+                assert _in_inbox(pg_server, held) == set(held), \
+                    "inbox rows moved to a master whose replica lacks them"
+                time.sleep(0.25)
+        finally:
+            replica.resume()
+        harness.wait_for(lambda: not _in_inbox(pg_server, held), 30, 0.2,
+                         what="the inbox moved once the replica is back")
+        assert set(held) <= set(_on_replica(replica, held))
+        harness.wait_for(lambda: set(held) <= set(sink.ids()), 30,
+                         what="every event delivered")
+    finally:
+        sink.close()
+        replica.kill()
+        primary.kill()
+
+
 # --- what each host says about Redis ----------------------------------------
 
 def test_two_instances_count_two_consumer_hosts(redis_server, hookd_factory):

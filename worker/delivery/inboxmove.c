@@ -10,6 +10,14 @@
  * first), then "DELETE ...", "COMMIT" for the rows Redis took, or ROLLBACK
  * when it took none.  A statement that fails is rolled back; a connection
  * that fails rolls back by itself.  Either way the next kick starts over.
+ *
+ * With redis.replicas_ack = N the scripts are followed by WAIT N
+ * replicas_timeout_ms, and the rows are deleted only when N replicas have
+ * them: an event the ingest put in the inbox because the replicas were
+ * short was answered 2xx on the strength of PostgreSQL, and must not leave
+ * it for a master whose failover could still lose it.  Short, the batch is
+ * rolled back; the copies left in the stream are harmless (the event id
+ * and the dedup key make them one event).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +58,9 @@ static struct {
 	char          why[160];		/* and why */
 	PGresult     *rows;
 	int           nrows, replies;
+	int           want;		/* replies awaited: rows, and the WAIT */
+	int           acked;		/* replicas_ack: WAIT said enough */
+	int           short_logged;
 	char         *moved;		/* one flag per row */
 	int           nmoved;
 	unsigned      gen;		/* batch number, tags Redis replies */
@@ -105,7 +116,12 @@ hk_inboxmove_rows_sql(void)
 static void
 hk_inboxmove_finish(void)
 {
-	char *sql = hk_inboxmove_rows_sql();
+	char *sql;
+
+	/* Not on enough replicas: the rows stay, the inbox holds them. */
+	if (!hk_inboxmove.acked)
+		hk_inboxmove.nmoved = 0;
+	sql = hk_inboxmove_rows_sql();
 
 	if (sql != NULL)
 		hk_inboxmove_send(HK_INBOXMOVE_FINISH, sql, "COMMIT");
@@ -128,8 +144,47 @@ hk_inboxmove_eval_done(struct hk_dlredis *r, void *reply, void *arg)
 		hk_inboxmove.moved[row] = 1;
 		hk_inboxmove.nmoved++;
 	}
-	if (++hk_inboxmove.replies == hk_inboxmove.nrows)
+	if (++hk_inboxmove.replies == hk_inboxmove.want)
 		hk_inboxmove_finish();
+}
+
+/* hk_inboxmove_wait_done - how many replicas have the batch's scripts. */
+static void
+hk_inboxmove_wait_done(struct hk_dlredis *r, void *reply, void *arg)
+{
+	redisReply *rep = reply;
+	int need = hk_inboxmove.conf->redis.replicas_ack;
+
+	if (hk_inboxmove.state != HK_INBOXMOVE_REDIS
+	    || ((uintptr_t)arg >> 16) != (hk_inboxmove.gen & 0xffff))
+		return;
+	hk_inboxmove.acked = rep != NULL && rep->type == REDIS_REPLY_INTEGER
+	    && rep->integer >= need;
+	if (!hk_inboxmove.acked && !hk_inboxmove.short_logged)
+		hk_log_warn("delivery: inbox mover: fewer than %d replicas "
+		    "acknowledged (redis.replicas_ack); the events stay in the "
+		    "inbox until they do", need);
+	hk_inboxmove.short_logged = !hk_inboxmove.acked;
+	if (++hk_inboxmove.replies == hk_inboxmove.want)
+		hk_inboxmove_finish();
+}
+
+/* hk_inboxmove_wait - WAIT behind the batch's scripts (replicas_ack). */
+static int
+hk_inboxmove_wait(void)
+{
+	char n[16], ms[16];
+	const char *argv[3] = { "WAIT", n, ms };
+	size_t lens[3];
+
+	snprintf(n, sizeof(n), "%d", hk_inboxmove.conf->redis.replicas_ack);
+	snprintf(ms, sizeof(ms), "%d",
+	    hk_inboxmove.conf->redis.replicas_timeout_ms);
+	for (int k = 0; k < 3; k++)
+		lens[k] = strlen(argv[k]);
+	return hk_dlredis_cmd(hk_inboxmove.redis, hk_inboxmove_wait_done,
+	    (void *)(uintptr_t)((hk_inboxmove.gen & 0xffff) << 16), 3, argv,
+	    lens);
 }
 
 /* hk_inboxmove_eval - the ingest's script for one inbox row. */
@@ -188,14 +243,20 @@ hk_inboxmove_selected(void)
 		return;
 	}
 	hk_inboxmove.state = HK_INBOXMOVE_REDIS;
+	hk_inboxmove.acked = hk_inboxmove.conf->redis.replicas_ack == 0;
+	hk_inboxmove.want = hk_inboxmove.nrows + !hk_inboxmove.acked;
 	for (int r = 0; r < hk_inboxmove.nrows; r++)
 		if (hk_inboxmove_eval(r) != HK_OK) {
-			/* The replies already asked for still come. */
-			hk_inboxmove.replies += hk_inboxmove.nrows - r;
-			if (hk_inboxmove.replies == hk_inboxmove.nrows)
+			/* The replies already asked for still come; the WAIT
+			 * is not sent, so nothing counts as moved. */
+			hk_inboxmove.replies += hk_inboxmove.want - r;
+			if (hk_inboxmove.replies == hk_inboxmove.want)
 				hk_inboxmove_finish();
 			return;
 		}
+	if (!hk_inboxmove.acked && hk_inboxmove_wait() != HK_OK
+	    && ++hk_inboxmove.replies == hk_inboxmove.want)
+		hk_inboxmove_finish();
 }
 
 /* hk_inboxmove_result - one statement of the step in flight. */

@@ -286,6 +286,35 @@ def test_open_breaker_is_shared(hookd_factory, redis_server, sink):
         c.close()
 
 
+def test_breaker_opened_while_redis_is_down_stays_open(hookd_factory, redis_server, sink):
+    """A breaker that opens while Redis does not answer cannot write its
+    key (the SET goes with the connection).  Once Redis is back, reading no
+    key must not count as another worker's successful probe: there is no
+    other worker here, and the breaker stays open."""
+    sink.answer(500)
+    sink.hold()
+    h = hookd_factory(delivery_workers=1, destinations=dest("down", sink.url),
+                      delivery={"retry_schedule": [600], "jitter": 0.0,
+                                "timeout_ms": 20000})
+    post_some([h], 6)
+    harness.wait_for(lambda: sink.held >= 5, 20, what="five attempts in flight")
+    redis_server.pause()
+    try:
+        # Past redis.timeout_ms the worker gives up its connection; the
+        # breaker then opens with nowhere to write its key.
+        harness.wait_for(lambda: "delivery commands connection down" in h.log_text(),
+                         15, what="the delivery worker to leave Redis")
+        sink.release()
+        harness.wait_for(lambda: "circuit open" in h.log_text(), 10,
+                         what="the breaker to open")
+    finally:
+        redis_server.resume()
+    harness.wait_for(lambda: "delivery commands connection back" in h.log_text(), 15,
+                     what="the delivery worker back on Redis")
+    time.sleep(2.0)  # four reads of the breaker keys
+    assert "another worker's probe" not in h.log_text(), h.log_text()
+
+
 def test_source_rate_falls_back_to_the_host_while_redis_is_down(hookd_factory, redis_server,
                                                                 pg_server):
     src = '{ name = "test"; rate_per_s = 20; burst = 5; }'

@@ -34,6 +34,7 @@ struct hk_dllimit_dest {
 	uint64_t  next_ns;		/* no call before this */
 	double    ltokens;		/* this host's share, while Redis is down */
 	uint64_t  ltok_ns;
+	int       brk_seen;		/* the breaker key was read while open */
 };
 
 /* One call, for its reply. */
@@ -269,6 +270,8 @@ hk_dllimit_breaker_open(int d, uint64_t open_ms)
 	    "PX", px };
 	size_t lens[5];
 
+	/* A key read from now on is this opening's, or a later one's. */
+	hk_dllimit.dests[d].brk_seen = 0;
 	snprintf(until, sizeof(until), "%llu", (unsigned long long)
 	    (hk_clock_real_ms() + open_ms));
 	snprintf(px, sizeof(px), "%llu", (unsigned long long)open_ms);
@@ -284,6 +287,7 @@ hk_dllimit_breaker_closed(int d)
 	const char *argv[2] = { "DEL", hk_dllimit.dests[d].brk_key };
 	size_t lens[2] = { 3, strlen(argv[1]) };
 
+	hk_dllimit.dests[d].brk_seen = 0;
 	if (hk_dllimit.cmd != NULL)
 		(void)hk_dlredis_cmd(hk_dllimit.cmd, NULL, NULL, 2, argv, lens);
 }
@@ -294,6 +298,11 @@ hk_dllimit_breaker_closed(int d)
  * breaker still has more than a second to stay open was deleted by
  * another worker's successful probe: closed.  One that merely expired
  * leaves this worker to probe for itself when its own time runs out.
+ *
+ * Gone counts only after the key was seen during this opening: an MGET
+ * sent before this worker's own SET, or a SET lost with its connection
+ * (Redis down when the breaker opened), reads nothing and must not close
+ * the breaker that was just opened.
  */
 static void
 hk_dllimit_breaker_seen(int d, const redisReply *v, uint64_t now)
@@ -307,6 +316,7 @@ hk_dllimit_breaker_seen(int d, const redisReply *v, uint64_t now)
 		until = strtoull(v->str, NULL, 10);
 		if (until <= real || dd->probing)
 			return;
+		hk_dllimit.dests[d].brk_seen = 1;
 		at = now + (until - real) * 1000000ull;
 		if (dd->open_until_ns + 1000000000ull >= at)
 			return;
@@ -316,7 +326,9 @@ hk_dllimit_breaker_seen(int d, const redisReply *v, uint64_t now)
 			    until - real);
 		dd->open_until_ns = at;
 		hk_dllimit_wake(d, now, now);
-	} else if (dd->open_until_ns > now + 1000000000ull && !dd->probing) {
+	} else if (dd->open_until_ns > now + 1000000000ull && !dd->probing
+	    && hk_dllimit.dests[d].brk_seen) {
+		hk_dllimit.dests[d].brk_seen = 0;
 		hk_log_info("delivery: destination %s answers again (another "
 		    "worker's probe); circuit closed", name);
 		dd->open_until_ns = 0;

@@ -159,8 +159,13 @@ hk_control_time(const char *in, char *out, size_t len)
 		for (size_t i = 0; i < HK_NELEM(units); i++) {
 			if (in[n] != units[i].unit)
 				continue;
-			v = strtoull(in, NULL, 10) * units[i].s * 1000000u;
-			hk_clock_iso8601(v < now ? now - v : 0, out, len);
+			/* In seconds first: nine digits of days overflow
+			 * microseconds, and a wrapped span would reach back
+			 * only hours. */
+			v = strtoull(in, NULL, 10);
+			v = v <= now / 1000000u / units[i].s
+			    ? v * units[i].s * 1000000u : now;
+			hk_clock_iso8601(now - v, out, len);
 			return HK_OK;
 		}
 	snprintf(out, len, "%s", in);

@@ -99,6 +99,16 @@ test_spans(void)
 		HK_CHECK(got + cases[i].back_s * 1000000u <= now + 1000000u);
 		HK_CHECK_STR(a.v[1], "now");	/* PostgreSQL reads the rest */
 	}
+	/* Further back than the epoch: the epoch, not a span that wrapped
+	 * (213503983 days in microseconds is 2^64 and 16 hours). */
+	r.since = "213503983d";
+	HK_CHECK(hk_control_replay_params(&r, "{}", &a, err, sizeof(err))
+	    == HK_OK);
+	HK_CHECK(strncmp(a.v[0], "1970-01-01T00:00:00", 19) == 0);
+	r.since = "999999999d";
+	HK_CHECK(hk_control_replay_params(&r, "{}", &a, err, sizeof(err))
+	    == HK_OK);
+	HK_CHECK(strncmp(a.v[0], "1970-01-01T00:00:00", 19) == 0);
 	/* Not a span: passed on as it is. */
 	r.since = "2h30m";
 	HK_CHECK(hk_control_replay_params(&r, "{}", &a, err, sizeof(err))

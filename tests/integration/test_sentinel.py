@@ -476,14 +476,18 @@ def _in_inbox(pg, ids):
 def test_inbox_moves_only_what_the_replicas_have(pg_server, hookd_factory):
     """With replicas_ack = 1, events that went to the inbox because the
     replica did not answer WAIT were answered 2xx on PostgreSQL's word: the
-    delivery pool's inbox mover must not delete them from the inbox for a
-    master the replica still lacks them on.  They stay while the replica is
-    stopped (longer than the mover's interval), and move once it is back."""
+    delivery pool's inbox mover must not delete them from the inbox while
+    the replica lacks them and they are not in events either.  The test
+    holds the events table locked against inserts (the pool cannot write
+    the copies it reads from the stream) and the replica stopped, across
+    two rounds of the mover: every event stays in PostgreSQL.  Once both
+    are released, the inbox empties and every event is delivered."""
     dir = harness.make_tempdir("waitmove-")
     primary = harness.RedisServer(os.path.join(dir, "primary"))
     replica = harness.RedisServer(os.path.join(dir, "replica"),
                                   extra_config="replicaof 127.0.0.1 %d" % primary.port)
     sink = sinkutil.Sink()
+    lock = None
     try:
         def linked():
             c = replica.client()
@@ -505,6 +509,8 @@ def test_inbox_moves_only_what_the_replicas_have(pg_server, hookd_factory):
         assert r.status_code == 202, r.text
         harness.wait_for(lambda: r.json()["id"] in sink.ids(), 30, what="the first delivery")
 
+        lock = pg_server.connect()
+        lock.cursor().execute("BEGIN; LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE")
         replica.pause()
         try:
             held = []
@@ -514,20 +520,23 @@ def test_inbox_moves_only_what_the_replicas_have(pg_server, hookd_factory):
                 held.append(r.json()["id"])
             harness.wait_for(lambda: _in_inbox(pg_server, held) == set(held), 5,
                              what="the events in the inbox")
-            # The mover runs every 5 s: two rounds with the replica stopped.
+            # The mover runs every 5 s: two rounds.
             deadline = time.monotonic() + 11
             while time.monotonic() < deadline:
-                assert _in_inbox(pg_server, held) == set(held), \
-                    "inbox rows moved to a master whose replica lacks them"
+                assert _stored(pg_server, held) == set(held), \
+                    "inbox rows deleted while neither the replica nor events has them"
                 time.sleep(0.25)
         finally:
+            lock.cursor().execute("ROLLBACK")
             replica.resume()
         harness.wait_for(lambda: not _in_inbox(pg_server, held), 30, 0.2,
-                         what="the inbox moved once the replica is back")
-        assert set(held) <= set(_on_replica(replica, held))
+                         what="the inbox emptied once the replica is back")
         harness.wait_for(lambda: set(held) <= set(sink.ids()), 30,
                          what="every event delivered")
+        assert _stored(pg_server, held) == set(held)
     finally:
+        if lock is not None:
+            lock.close()
         sink.close()
         replica.kill()
         primary.kill()

@@ -15,9 +15,11 @@
  * replicas_timeout_ms, and the rows are deleted only when N replicas have
  * them: an event the ingest put in the inbox because the replicas were
  * short was answered 2xx on the strength of PostgreSQL, and must not leave
- * it for a master whose failover could still lose it.  Short, the batch is
- * rolled back; the copies left in the stream are harmless (the event id
- * and the dedup key make them one event).
+ * it for a master whose failover could still lose it.  Short, only the
+ * rows whose event the pool has written to events since (from an earlier
+ * copy in the stream) are deleted, and the mover goes on while that makes
+ * progress; the copies left in the stream are harmless (the event id and
+ * the dedup key make them one event).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +62,7 @@ static struct {
 	int           nrows, replies;
 	int           want;		/* replies awaited: rows, and the WAIT */
 	int           acked;		/* replicas_ack: WAIT said enough */
+	int           deleted;		/* inbox rows the DELETE took */
 	int           short_logged;
 	char         *moved;		/* one flag per row */
 	int           nmoved;
@@ -99,7 +102,7 @@ hk_inboxmove_send(int state, const char *sql1, const char *sql2)
 static char *
 hk_inboxmove_rows_sql(void)
 {
-	size_t cap = 40 + (size_t)hk_inboxmove.nrows * 42, o;
+	size_t cap = 160 + (size_t)hk_inboxmove.nrows * 42, o;
 	char *sql;
 
 	if (hk_inboxmove.nmoved == 0 || (sql = malloc(cap)) == NULL)
@@ -109,19 +112,17 @@ hk_inboxmove_rows_sql(void)
 		if (hk_inboxmove.moved[r])
 			o += (size_t)snprintf(sql + o, cap - o, "%s'%s'",
 			    n++ ? "," : "", PQgetvalue(hk_inboxmove.rows, r, 0));
-	snprintf(sql + o, cap - o, ")");
+	/* Not on enough replicas: only what PostgreSQL holds elsewhere. */
+	snprintf(sql + o, cap - o, ")%s", hk_inboxmove.acked ? "" : " AND EXISTS"
+	    " (SELECT 1 FROM events e WHERE e.id = inbox.id"
+	    " AND e.received_at = inbox.received_at)");
 	return sql;
 }
 
 static void
 hk_inboxmove_finish(void)
 {
-	char *sql;
-
-	/* Not on enough replicas: the rows stay, the inbox holds them. */
-	if (!hk_inboxmove.acked)
-		hk_inboxmove.nmoved = 0;
-	sql = hk_inboxmove_rows_sql();
+	char *sql = hk_inboxmove_rows_sql();
 
 	if (sql != NULL)
 		hk_inboxmove_send(HK_INBOXMOVE_FINISH, sql, "COMMIT");
@@ -235,7 +236,7 @@ static void
 hk_inboxmove_selected(void)
 {
 	hk_inboxmove.nrows = PQntuples(hk_inboxmove.rows);
-	hk_inboxmove.replies = hk_inboxmove.nmoved = 0;
+	hk_inboxmove.replies = hk_inboxmove.nmoved = hk_inboxmove.deleted = 0;
 	hk_inboxmove.gen++;
 	if (hk_inboxmove.nrows == 0 || (hk_inboxmove.moved = calloc(
 	    (size_t)hk_inboxmove.nrows, 1)) == NULL) {
@@ -270,6 +271,9 @@ hk_inboxmove_result(void *arg, PGresult *res)
 		hk_inboxmove.rows = res;
 		return;
 	}
+	if (st == PGRES_COMMAND_OK && hk_inboxmove.state == HK_INBOXMOVE_FINISH
+	    && strncmp(PQcmdStatus(res), "DELETE", 6) == 0)
+		hk_inboxmove.deleted = atoi(PQcmdTuples(res));
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK
 	    && !hk_inboxmove.step_failed) {
 		hk_inboxmove.step_failed = 1;
@@ -316,10 +320,16 @@ hk_inboxmove_sync(void *arg)
 		hk_inboxmove.state = HK_INBOXMOVE_IDLE;
 		return;
 	}
-	more = hk_inboxmove.nmoved == HK_INBOXMOVE_BATCH;
-	if (hk_inboxmove.nmoved > 0)
+	/* Short of replicas, another round while rows leave the inbox. */
+	more = hk_inboxmove.acked ? hk_inboxmove.nmoved == HK_INBOXMOVE_BATCH
+	    : hk_inboxmove.deleted > 0;
+	if (hk_inboxmove.acked && hk_inboxmove.nmoved > 0)
 		hk_log_info("delivery: moved %d events from the PostgreSQL "
 		    "inbox into the stream", hk_inboxmove.nmoved);
+	else if (hk_inboxmove.deleted > 0)
+		hk_log_info("delivery: %d events of the PostgreSQL inbox are "
+		    "in events now; removed from the inbox",
+		    hk_inboxmove.deleted);
 	hk_inboxmove.failed_logged = 0;
 	hk_inboxmove_forget();
 	if (more)

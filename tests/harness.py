@@ -53,6 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 import urllib.error
 import urllib.request
 
@@ -498,6 +499,15 @@ def _redis_quote(s):
 
 # ---------------------------------------------------------------------------
 # PostgreSQL
+
+def uuid7(when):
+    """A UUIDv7 whose time is the datetime when, as hookd makes them."""
+    ms = int(when.timestamp() * 1000)
+    rnd = int.from_bytes(os.urandom(10), "big")
+    v = (ms << 80) | (0x7 << 76) | ((rnd >> 68) & 0xfff) << 64 \
+        | (0b10 << 62) | (rnd & ((1 << 62) - 1))
+    return str(uuid.UUID(int=v))
+
 
 class PostgresServer(_Server):
     """A PostgreSQL 15 cluster in dir/data on 127.0.0.1:port, database "hookd",

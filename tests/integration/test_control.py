@@ -6,10 +6,8 @@ hookd, PostgreSQL, Redis and HTTP receivers (sinkutil.Sink).
 
 import datetime
 import json
-import os
 import threading
 import time
-import uuid
 
 import pytest
 import requests
@@ -171,12 +169,7 @@ def test_unknown_destination_is_an_error(hookd_factory):
 # ---------------------------------------------------------------------------
 # bulk replay
 
-def uuid7(when):
-    ms = int(when.timestamp() * 1000)
-    rnd = int.from_bytes(os.urandom(10), "big")
-    v = (ms << 80) | (0x7 << 76) | ((rnd >> 68) & 0xfff) << 64 \
-        | (0b10 << 62) | (rnd & ((1 << 62) - 1))
-    return str(uuid.UUID(int=v))
+uuid7 = harness.uuid7
 
 
 def add_dead(pg, n, dests, *, source="test", etype=None, at=None, status="dead"):

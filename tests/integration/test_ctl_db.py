@@ -13,7 +13,6 @@ import json
 import os
 import re
 import subprocess
-import uuid
 
 import pytest
 
@@ -30,13 +29,7 @@ DESTINATIONS = """
 T0 = datetime.datetime(2026, 11, 22, 10, 0, 0, tzinfo=datetime.timezone.utc)
 
 
-def uuid7(when):
-    """A UUIDv7 whose time is when, as hookd makes them."""
-    ms = int(when.timestamp() * 1000)
-    rnd = int.from_bytes(os.urandom(10), "big")
-    v = (ms << 80) | (0x7 << 76) | ((rnd >> 68) & 0xfff) << 64 \
-        | (0b10 << 62) | (rnd & ((1 << 62) - 1))
-    return str(uuid.UUID(int=v))
+uuid7 = harness.uuid7
 
 
 @pytest.fixture

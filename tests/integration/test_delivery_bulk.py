@@ -36,14 +36,7 @@ def demo_sinks(workdir):
         s.close()
 
 
-def one(pg, sql, *args):
-    conn = pg.connect()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, args)
-            return cur.fetchall()
-    finally:
-        conn.close()
+one = harness.PostgresServer.rows
 
 
 def test_ten_thousand_events_two_destinations_exactly_once(hookd_factory, pg_server,

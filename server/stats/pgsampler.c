@@ -32,11 +32,17 @@ static const char hk_pgsampler_kept_sql[] =
     "SELECT count(*) FROM hookd_storage_days($1::int)"
     " WHERE drop_at <= now() AND pending > 0";
 
-/* What alerts watch.  Each count is read from a partial index. */
+/*
+ * What alerts watch.  Each count is read from a partial index.  Deliveries
+ * of a disabled destination are held on purpose, not overdue:
+ * hookd_destination_disabled says so instead.
+ */
 static const char hk_pgsampler_queue_sql[] =
     "SELECT (SELECT count(*) FROM deliveries WHERE status = 'dead'),"
     "  (SELECT count(*) FROM deliveries WHERE status IN ('pending', 'retrying')"
-    "    AND next_attempt_at < now() - interval '1 minute'),"
+    "    AND next_attempt_at < now() - interval '1 minute'"
+    "    AND destination <> ALL (SELECT destination FROM destination_state"
+    "      WHERE disabled)),"
     "  (SELECT count(*) FROM inbox)";
 
 /* Destinations switched off: after a 410, or by an operator. */

@@ -453,8 +453,8 @@ hk_promtext_storage(const struct hk_admin *a, struct hk_promtext *p)
 	    "unknown.");
 	hk_promtext_f64(p, "hookd_dlq_deliveries", NULL, (double)ps->dead);
 	hk_promtext_family(p, "hookd_deliveries_overdue", "gauge",
-	    "Deliveries pending or retrying, due for more than a minute; -1 "
-	    "when unknown.");
+	    "Deliveries pending or retrying, due for more than a minute (a "
+	    "disabled destination's held ones left out); -1 when unknown.");
 	hk_promtext_f64(p, "hookd_deliveries_overdue", NULL,
 	    (double)ps->overdue);
 	hk_promtext_family(p, "hookd_inbox_rows", "gauge",

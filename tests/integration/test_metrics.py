@@ -476,21 +476,25 @@ def _count(conn, sql):
 def test_alert_gauges_count_dead_overdue_and_inbox(hookd_factory, pg_server):
     # Rows made by hand (no delivery worker runs to change them): two dead
     # deliveries, one overdue by two minutes, one due in the future, one
+    # overdue but held (its destination disabled: not overdue, held), one
     # inbox row.
     h = hookd_factory(delivery_workers=0)
     conn = pg_server.connect()
     try:
         with conn.cursor() as cur:
-            for status, due in (("dead", None), ("dead", None),
-                                ("retrying", "now() - interval '2 minutes'"),
-                                ("retrying", "now() + interval '1 hour'")):
+            cur.execute("INSERT INTO destination_state (destination, disabled, reason)"
+                        " VALUES ('held', true, 'test')")
+            for dest, status, due in (("x", "dead", None), ("x", "dead", None),
+                                      ("x", "retrying", "now() - interval '2 minutes'"),
+                                      ("x", "retrying", "now() + interval '1 hour'"),
+                                      ("held", "pending", "now() - interval '2 minutes'")):
                 cur.execute("INSERT INTO events (id, source, received_at, body)"
                             " VALUES (gen_random_uuid(), 'test', now(), '{}')"
                             " RETURNING id, received_at")
                 eid, at = cur.fetchone()
                 cur.execute("INSERT INTO deliveries (event_id, destination, received_at,"
-                            " status, next_attempt_at) VALUES (%%s, 'x', %%s, %%s, %s)"
-                            % (due or "NULL"), (eid, at, status))
+                            " status, next_attempt_at) VALUES (%%s, %%s, %%s, %%s, %s)"
+                            % (due or "NULL"), (eid, dest, at, status))
             cur.execute("INSERT INTO inbox (id, source, received_at, body)"
                         " VALUES (gen_random_uuid(), 'test', now(), '{}')")
     finally:

@@ -76,8 +76,13 @@ const char hk_control_enable_sql[] =
  * are read); $3 destination, $4 statuses (array), $5 source, $6 event
  * type, '*' matching any run as in hookctl events --type (NULL: any; the
  * events are read only when one of them is given); $7 the configured
- * destinations (the pool has nowhere to send the others).  Pending
- * deliveries are never taken: they are on their way already.
+ * destinations (the pool has nowhere to send the others); $8 the delivery
+ * workers' claim lease in microseconds.  Pending deliveries are never
+ * taken: they are on their way already.  Nor is a retrying row whose
+ * next_attempt_at lies within the lease from now: a worker may have claimed
+ * it and be attempting it (a claim sets next_attempt_at to its time plus
+ * the lease), and taking it would send it twice at once; its retry is due
+ * within the lease anyway.
  */
 #define HK_CONTROL_REPLAY_WHERE \
 	" FROM deliveries d" \
@@ -86,6 +91,10 @@ const char hk_control_enable_sql[] =
 	"  AND ($3::text IS NULL OR d.destination = $3::text)" \
 	"  AND d.status = ANY ($4::text[])" \
 	"  AND d.destination = ANY ($7::text[])" \
+	"  AND (d.status <> 'retrying' OR d.next_attempt_at IS NULL" \
+	"   OR d.next_attempt_at <= now()" \
+	"   OR d.next_attempt_at > now() + $8::bigint" \
+	"    * interval '1 microsecond')" \
 	"  AND (($5::text IS NULL AND $6::text IS NULL) OR EXISTS (SELECT 1" \
 	"   FROM events e WHERE e.id = d.event_id" \
 	"   AND e.received_at = d.received_at" \
@@ -99,7 +108,7 @@ const char hk_control_replay_count_sql[] =
     " GROUP BY d.destination ORDER BY d.destination";
 
 /*
- * One batch: $8 rows at most, after the cursor ($9 event id, $10
+ * One batch: $9 rows at most, after the cursor ($10 event id, $11
  * destination; NULL at the start), in key order so that each batch walks
  * on from where the last one stopped and a row replayed (now pending, or
  * matching again under --status all) is never taken twice.  The rows are
@@ -108,9 +117,9 @@ const char hk_control_replay_count_sql[] =
 const char hk_control_replay_batch_sql[] =
     "WITH s AS (SELECT d.event_id, d.destination, d.received_at"
     HK_CONTROL_REPLAY_WHERE
-    "  AND ($9::uuid IS NULL OR (d.event_id, d.destination)"
-    "   > ($9::uuid, $10::text))"
-    "  ORDER BY d.event_id, d.destination LIMIT $8::int FOR UPDATE OF d),"
+    "  AND ($10::uuid IS NULL OR (d.event_id, d.destination)"
+    "   > ($10::uuid, $11::text))"
+    "  ORDER BY d.event_id, d.destination LIMIT $9::int FOR UPDATE OF d),"
     " u AS (UPDATE deliveries d SET status = 'pending',"
     "  next_attempt_at = now(), updated_at = now() FROM s"
     "  WHERE d.event_id = s.event_id AND d.destination = s.destination"
@@ -208,9 +217,11 @@ hk_control_replay_params(const struct hk_control_replay *r,
 	a->v[4] = r->source;
 	a->v[5] = r->type;
 	a->v[6] = names;
+	snprintf(a->lease, sizeof(a->lease), "%llu", r->lease_us);
+	a->v[7] = a->lease;
 	snprintf(a->batch, sizeof(a->batch), "%d", HK_CONTROL_BATCH);
-	a->v[7] = a->batch;
-	a->v[8] = a->v[9] = NULL;
+	a->v[8] = a->batch;
+	a->v[9] = a->v[10] = NULL;
 	return HK_OK;
 }
 
@@ -231,8 +242,8 @@ hk_control_replay_next(struct hk_control_replay_args *a,
 	    PQgetvalue(res, 0, 2));
 	snprintf(a->cursor_dest, sizeof(a->cursor_dest), "%s",
 	    PQgetvalue(res, 0, 3));
-	a->v[8] = a->cursor_id;
-	a->v[9] = a->cursor_dest;
+	a->v[9] = a->cursor_id;
+	a->v[10] = a->cursor_dest;
 	return 1;
 }
 

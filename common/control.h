@@ -52,14 +52,15 @@ extern const char hk_control_replay_batch_sql[];
 struct hk_control_replay {
 	const char *since, *until, *destination, *status, *source, *type;
 	int         dry_run;
+	unsigned long long lease_us;	/* hk_conf_claim_lease_us */
 };
 
-#define HK_CONTROL_REPLAY_NPARAMS 10
+#define HK_CONTROL_REPLAY_NPARAMS 11
 
 /* A replay's statement parameters, built by hk_control_replay_params. */
 struct hk_control_replay_args {
 	const char *v[HK_CONTROL_REPLAY_NPARAMS];
-	char   since[48], until[48], batch[16];
+	char   since[48], until[48], batch[16], lease[24];
 	char   cursor_id[48], cursor_dest[128];
 };
 

@@ -791,3 +791,14 @@ hk_conf_dest(const struct hk_conf *conf, const char *name)
 			return &conf->dests[i];
 	return NULL;
 }
+
+unsigned long long
+hk_conf_claim_lease_us(const struct hk_conf *conf)
+{
+	int maxto = conf->delivery.timeout_ms;
+
+	for (int d = 0; d < conf->ndests; d++)
+		if (conf->dests[d].timeout_ms > maxto)
+			maxto = conf->dests[d].timeout_ms;
+	return (unsigned long long)(2 * maxto + 1000) * 1000u;
+}

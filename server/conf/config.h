@@ -174,4 +174,11 @@ const struct hk_conf_source *hk_conf_source(const struct hk_conf *conf,
 const struct hk_conf_dest *hk_conf_dest(const struct hk_conf *conf,
     const char *name);
 
+/*
+ * How long a delivery worker's claim on a delivery row lasts (microseconds):
+ * twice the longest attempt timeout plus a second.  A claimed row's
+ * next_attempt_at is the claim's time plus this.
+ */
+unsigned long long hk_conf_claim_lease_us(const struct hk_conf *conf);
+
 #endif /* HK_CONFIG_H */

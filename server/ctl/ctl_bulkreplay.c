@@ -133,6 +133,7 @@ hk_ctl_replay_bulk(struct hk_ctl *ctl, int argc, char **argv)
 	free(names);
 	if (arr == NULL || per == NULL)
 		goto out;
+	r.lease_us = hk_conf_claim_lease_us(ctl->conf);
 	if (hk_control_replay_params(&r, arr, &a, err, sizeof(err)) != HK_OK) {
 		fprintf(stderr, "hookctl: replay: %s\n", err);
 		rc = HK_CTL_USAGE;

@@ -485,6 +485,7 @@ hk_adminctl_replay_args(struct hk_adminctl_job *j, char *err, size_t len)
 		    j->r.destination);
 		return HK_ERROR;
 	}
+	j->r.lease_us = hk_conf_claim_lease_us(hk_adminctl.admin->conf);
 	return hk_control_replay_params(&j->r, j->names, &j->ra, err, len);
 }
 

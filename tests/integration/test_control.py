@@ -268,6 +268,29 @@ def test_bulk_replay_batches_and_selectors(hookd_factory, pg_server):
     assert bad.returncode == 1 and "yesterday-ish" in bad.stderr
 
 
+def test_bulk_replay_leaves_a_claimed_retry_alone(hookd_factory, pg_server):
+    # A retrying row whose next_attempt_at lies within the claim lease from
+    # now (2 x 30 s + 1 s here) may be one a worker claimed and is
+    # attempting: replaying it would send it twice at once.  One due later,
+    # or already due and unclaimed, is brought forward.
+    h = start(hookd_factory, [dest("b", "http://127.0.0.1:9/")], workers=0,
+              timeout_ms=30000)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    claimed, later, due = (add_dead(pg_server, 1, ["b"], status="retrying")[0]
+                           for _ in range(3))
+    for eid, off in ((claimed, "30 seconds"), (later, "1 hour"), (due, "-1 minute")):
+        rows(pg_server, "UPDATE deliveries SET next_attempt_at = now() + interval %s"
+             " WHERE event_id = %s RETURNING 1", off, eid)
+    r = json.loads(ok(h.ctl("replay", "--since", "1h", "--status", "failed", "--json")))
+    assert r == {"dry_run": False, "replayed": 2}
+    got = dict(rows(pg_server, "SELECT event_id::text, status FROM deliveries"
+                               " WHERE received_at > %s", now - datetime.timedelta(hours=1)))
+    assert got == {claimed: "retrying", later: "pending", due: "pending"}
+    # The admin port selects the same way.
+    assert admin(h, "POST", "/replay", body={"since": "1h", "status": "failed",
+                                              "dry_run": True}).json()["matched"] == 0
+
+
 # ---------------------------------------------------------------------------
 # the admin port
 

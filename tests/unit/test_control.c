@@ -29,7 +29,8 @@ test_names(void)
 static void
 test_status(void)
 {
-	struct hk_control_replay r = { .since = "2026-12-03T10:00:00Z" };
+	struct hk_control_replay r = { .since = "2026-12-03T10:00:00Z",
+	    .lease_us = 61000000 };
 	struct hk_control_replay_args a;
 	char err[256];
 
@@ -37,8 +38,9 @@ test_status(void)
 	    == HK_OK);
 	HK_CHECK_STR(a.v[3], "{dead}");		/* the default */
 	HK_CHECK_STR(a.v[0], "2026-12-03T10:00:00Z");
-	HK_CHECK(a.v[1] == NULL && a.v[8] == NULL && a.v[9] == NULL);
-	HK_CHECK_STR(a.v[7], "500");
+	HK_CHECK(a.v[1] == NULL && a.v[9] == NULL && a.v[10] == NULL);
+	HK_CHECK_STR(a.v[7], "61000000");	/* the claim lease */
+	HK_CHECK_STR(a.v[8], "500");
 	r.status = "failed";
 	HK_CHECK(hk_control_replay_params(&r, "{}", &a, err, sizeof(err))
 	    == HK_OK);

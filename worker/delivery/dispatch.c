@@ -21,7 +21,6 @@ int
 hk_dispatch_init(struct hk_child *c, hk_dispatch_done_fn done)
 {
 	const struct hk_conf *conf = c->conf;
-	int maxto = 0;
 
 	memset(&hk_dispatch, 0, sizeof(hk_dispatch));
 	hk_dispatch.child = c;
@@ -40,10 +39,8 @@ hk_dispatch_init(struct hk_child *c, hk_dispatch_done_fn done)
 		TAILQ_INIT(&dd->queue);
 		TAILQ_INIT(&dd->jobs);
 		dd->qmax = HK_MAX(64, 4 * conf->dests[d].concurrency);
-		maxto = HK_MAX(maxto, conf->dests[d].timeout_ms);
 	}
-	hk_dispatch.lease_us = (uint64_t)(2 * HK_MAX(maxto,
-	    conf->delivery.timeout_ms) + 1000) * 1000u;
+	hk_dispatch.lease_us = hk_conf_claim_lease_us(conf);
 	return HK_OK;
 }
 

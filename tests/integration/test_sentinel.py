@@ -394,30 +394,48 @@ def _on_replica(replica, ids):
     return set(ids) & got
 
 
+def _replicated_pair(dir):
+    """A primary and its replica, without sentinels, once the replica has
+    synced."""
+    primary = harness.RedisServer(os.path.join(dir, "primary"))
+    replica = harness.RedisServer(os.path.join(dir, "replica"),
+                                  extra_config="replicaof 127.0.0.1 %d" % primary.port)
+
+    def linked():
+        c = replica.client()
+        try:
+            return c.info("replication").get("master_link_status") == "up"
+        finally:
+            c.close()
+    try:
+        harness.wait_for(linked, 20, 0.1, what="the replica to sync", ignore=(Exception,))
+    except BaseException:
+        replica.kill()
+        primary.kill()
+        raise
+    return primary, replica
+
+
+def _wait_config(primary, pg_url, sink, dir, ack):
+    """hookd on primary with redis.replicas_ack = ack (a 200 ms WAIT)."""
+    text = harness.render_config(
+        redis_url=primary.url, postgres_url=pg_url, workdir=dir,
+        destinations='{ name = "sink"; url = "%s/in"; sources = ["test"]; }' % sink.url)
+    return re.sub(r"^redis = .*$", 'redis = { url = "%s"; replicas_ack = %d; '
+                  'replicas_timeout_ms = 200; };' % (primary.url, ack), text, count=1,
+                  flags=re.M)
+
+
 @pytest.mark.parametrize("ack", [1, 0])
 def test_replicas_ack_answers_only_what_the_replica_has(pg_server, hookd_factory, ack):
     """With replicas_ack = 1 a 202 comes once the replica has the entry, and
     while the replica is stopped (SIGSTOP) the events go to the inbox; with 0
     they stay in the stream whatever the replica does."""
     dir = harness.make_tempdir("wait-")
-    primary = harness.RedisServer(os.path.join(dir, "primary"))
-    replica = harness.RedisServer(os.path.join(dir, "replica"),
-                                  extra_config="replicaof 127.0.0.1 %d" % primary.port)
+    primary, replica = _replicated_pair(dir)
     sink = sinkutil.Sink()
     try:
-        def linked():
-            c = replica.client()
-            try:
-                return c.info("replication").get("master_link_status") == "up"
-            finally:
-                c.close()
-        harness.wait_for(linked, 20, 0.1, what="the replica to sync", ignore=(Exception,))
-        text = harness.render_config(
-            redis_url=primary.url, postgres_url=pg_server.url, workdir=dir,
-            destinations='{ name = "sink"; url = "%s/in"; sources = ["test"]; }' % sink.url)
-        text = re.sub(r"^redis = .*$", 'redis = { url = "%s"; replicas_ack = %d; '
-                      'replicas_timeout_ms = 200; };' % (primary.url, ack), text, count=1,
-                      flags=re.M)
+        text = _wait_config(primary, pg_server.url, sink, dir, ack)
         h = hookd_factory(text)
         post = lambda: requests.post(h.url + "/webhooks/test", data=b'{"a":1}', timeout=10,
                                      headers={"Content-Type": "application/json"})
@@ -483,25 +501,11 @@ def test_inbox_moves_only_what_the_replicas_have(pg_server, hookd_factory):
     two rounds of the mover: every event stays in PostgreSQL.  Once both
     are released, the inbox empties and every event is delivered."""
     dir = harness.make_tempdir("waitmove-")
-    primary = harness.RedisServer(os.path.join(dir, "primary"))
-    replica = harness.RedisServer(os.path.join(dir, "replica"),
-                                  extra_config="replicaof 127.0.0.1 %d" % primary.port)
+    primary, replica = _replicated_pair(dir)
     sink = sinkutil.Sink()
     lock = None
     try:
-        def linked():
-            c = replica.client()
-            try:
-                return c.info("replication").get("master_link_status") == "up"
-            finally:
-                c.close()
-        harness.wait_for(linked, 20, 0.1, what="the replica to sync", ignore=(Exception,))
-        text = harness.render_config(
-            redis_url=primary.url, postgres_url=pg_server.url, workdir=dir,
-            destinations='{ name = "sink"; url = "%s/in"; sources = ["test"]; }' % sink.url)
-        text = re.sub(r"^redis = .*$", 'redis = { url = "%s"; replicas_ack = 1; '
-                      'replicas_timeout_ms = 200; };' % primary.url, text, count=1,
-                      flags=re.M)
+        text = _wait_config(primary, pg_server.url, sink, dir, 1)
         h = hookd_factory(text)
         post = lambda: requests.post(h.url + "/webhooks/test", data=b'{"a":1}', timeout=10,
                                      headers={"Content-Type": "application/json"})

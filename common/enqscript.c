@@ -1,5 +1,5 @@
 /*
- * enqscript.c - the Lua script that puts one event on the stream (see
+ * enqscript.c - the Lua script that puts events on the stream (see
  * enqscript.h).
  */
 #include <stddef.h>
@@ -7,39 +7,45 @@
 #include "enqscript.h"
 
 /*
- * The script.  KEYS: the dedup key when the event has one, then the stream.
- * ARGV: id, source, received_at, content_type, headers, body,
- * dedup_window_s, then optionally the idempotency key (kept in the entry,
- * so that the events row carries it; "" for none) and the event type.
- * Returns {0, id} for a new event, {1, first id} for a duplicate.  Redis
- * runs a script without interleaving any other command, so check, append
- * and mark happen as one step.
+ * The script.  KEYS: the stream, then the dedup key of each event that has
+ * one, in order.  ARGV: HK_ENQSCRIPT_FIELDS values per event: id, source,
+ * received_at, content_type, headers, body, dedup window in seconds ("":
+ * the event has no dedup key), idempotency key (kept in the entry so that
+ * the events row carries it; "": none), event type ("": none).  Returns
+ * one element per event: 0 when it was added, the first event's id when
+ * its key was seen within the window (nothing added).  Redis runs a script
+ * without interleaving any other command, so each event's check, append
+ * and mark happen as one step, and two events of one call with the same
+ * key see each other.
  */
 const char hk_enqscript[] =
-    /* The stream is always the last key. */
-    "local stream = KEYS[#KEYS]\n"
-    /* A key seen within its window: answer with the first event's id and
-     * add nothing. */
-    "if #KEYS == 2 then\n"
-    "  local first = redis.call('GET', KEYS[1])\n"
-    "  if first then return {1, first} end\n"
+    "local stream = KEYS[1]\n"
+    "local out, k = {}, 1\n"
+    "for i = 1, #ARGV, 9 do\n"
+    "  local win, key, first = ARGV[i + 6], nil, false\n"
+    "  if win ~= '' then\n"
+    "    k = k + 1; key = KEYS[k]\n"
+    "    first = redis.call('GET', key)\n"
+    "  end\n"
+    "  if first then\n"
+    "    out[#out + 1] = first\n"
+    "  else\n"
+    /* The stream assigns the entry id; the event id travels as a field. */
+    "    local f = {'id', ARGV[i], 'source', ARGV[i + 1],\n"
+    "      'received_at', ARGV[i + 2], 'content_type', ARGV[i + 3],\n"
+    "      'headers', ARGV[i + 4], 'body', ARGV[i + 5]}\n"
+    "    if ARGV[i + 7] ~= '' then\n"
+    "      f[13] = 'idempotency_key'; f[14] = ARGV[i + 7]\n"
+    "    end\n"
+    "    if ARGV[i + 8] ~= '' then\n"
+    "      f[#f + 1] = 'event_type'; f[#f + 1] = ARGV[i + 8]\n"
+    "    end\n"
+    "    redis.call('XADD', stream, '*', unpack(f))\n"
+    /* After the XADD, so that a key never exists without its event. */
+    "    if key then redis.call('SET', key, ARGV[i], 'EX', win) end\n"
+    "    out[#out + 1] = 0\n"
+    "  end\n"
     "end\n"
-    /* New: append the event.  The stream assigns the entry id; the event
-     * id travels as a field. */
-    "local f = {'id', ARGV[1], 'source', ARGV[2], 'received_at', ARGV[3],\n"
-    "  'content_type', ARGV[4], 'headers', ARGV[5], 'body', ARGV[6]}\n"
-    "if ARGV[8] and ARGV[8] ~= '' then\n"
-    "  f[#f + 1] = 'idempotency_key'; f[#f + 1] = ARGV[8]\n"
-    "end\n"
-    "if ARGV[9] and ARGV[9] ~= '' then\n"
-    "  f[#f + 1] = 'event_type'; f[#f + 1] = ARGV[9]\n"
-    "end\n"
-    "redis.call('XADD', stream, '*', unpack(f))\n"
-    /* Then remember the key for the source's window.  After the XADD, so
-     * that a key never exists without its event. */
-    "if #KEYS == 2 then\n"
-    "  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[7])\n"
-    "end\n"
-    "return {0, ARGV[1]}\n";
+    "return out\n";
 
 const size_t hk_enqscript_len = sizeof(hk_enqscript) - 1;

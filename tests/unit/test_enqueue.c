@@ -281,6 +281,95 @@ test_redis_pipelined(void)
 	HK_CHECK(hk_enqueue_inflight() == 0);
 }
 
+/* calls= of one command in INFO commandstats, -1 when unreadable. */
+static long
+cmd_calls(const char *cmd)
+{
+	redisReply *r = redisCommand(rsync, "INFO commandstats");
+	char pat[64];
+	const char *p;
+	long n = -1;
+
+	snprintf(pat, sizeof(pat), "cmdstat_%s:calls=", cmd);
+	if (r != NULL && r->type == REDIS_REPLY_STRING)
+		n = (p = strstr(r->str, pat)) != NULL ? atol(p + strlen(pat))
+		    : 0;
+	freeReplyObject(r);
+	return n;
+}
+
+/* The value of field name in the stream entry of event id, or "". */
+static void
+entry_field(const char *id, const char *name, char *out, size_t outsz)
+{
+	redisReply *r = redisCommand(rsync, "XRANGE %s - +", stream);
+
+	out[0] = '\0';
+	for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY
+	    && i < r->elements; i++) {
+		redisReply *f = r->element[i]->element[1];
+		int mine = 0;
+
+		for (size_t j = 0; j + 1 < f->elements; j += 2)
+			if (strcmp(f->element[j]->str, "id") == 0
+			    && strcmp(f->element[j + 1]->str, id) == 0)
+				mine = 1;
+		for (size_t j = 0; mine && j + 1 < f->elements; j += 2)
+			if (strcmp(f->element[j]->str, name) == 0)
+				snprintf(out, outsz, "%s", f->element[j + 1]->str);
+	}
+	freeReplyObject(r);
+}
+
+/*
+ * The events of one turn go to Redis as one script call per 256 events
+ * with a dedup key; those without one as plain XADDs, with the same
+ * fields as the script writes.
+ */
+static void
+test_redis_one_call_per_turn(void)
+{
+	enum { NK = 300, NP = 20 };
+	static struct hk_enqueue_event ev[NK + NP];
+	static struct outcome o[NK + NP];
+	static char keys[NK][32];
+	char got[64];
+	long evalsha0 = cmd_calls("evalsha"), xadd0 = cmd_calls("xadd");
+	int before = answered, bad = 0;
+
+	HK_CHECK(evalsha0 >= 0 && xadd0 >= 0);
+	for (int i = 0; i < NK; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "turn-%d", i);
+		make_event(&ev[i], 0, keys[i]);
+		submit(&ev[i], &o[i]);
+	}
+	HK_CHECK(run_until(&answered, before + NK, 5000));
+	HK_CHECK(cmd_calls("evalsha") - evalsha0 == 2);	/* 256 + 44 */
+
+	evalsha0 = cmd_calls("evalsha");
+	xadd0 = cmd_calls("xadd");
+	for (int i = NK; i < NK + NP; i++) {
+		make_event(&ev[i], 1, NULL);
+		snprintf(ev[i].event_type, sizeof(ev[i].event_type), "t.%d", i);
+		submit(&ev[i], &o[i]);
+	}
+	HK_CHECK(run_until(&answered, before + NK + NP, 5000));
+	HK_CHECK(cmd_calls("evalsha") == evalsha0);
+	HK_CHECK(cmd_calls("xadd") - xadd0 == NP);
+	for (int i = 0; i < NK + NP; i++)
+		if (o[i].calls != 1 || o[i].fallback != 0 || o[i].result
+		    != HK_ENQUEUE_STORED || strcmp(o[i].id, ev[i].id) != 0)
+			bad++;
+	HK_CHECK(bad == 0);
+	entry_field(ev[NK].id, "event_type", got, sizeof(got));
+	HK_CHECK_STR(got, "t.300");
+	entry_field(ev[NK].id, "source", got, sizeof(got));
+	HK_CHECK_STR(got, src_names[1]);
+	entry_field(ev[0].id, "idempotency_key", got, sizeof(got));
+	HK_CHECK_STR(got, "turn-0");
+	HK_CHECK(hk_enqueue_inflight() == 0);
+}
+
 /* Redis lost its script cache: EVALSHA's NOSCRIPT becomes an EVAL. */
 static void
 test_redis_noscript(void)
@@ -612,6 +701,7 @@ main(void)
 	HK_CHECK(hk_enqueue_init(base, &conf) == HK_OK);
 	HK_RUN(test_redis_stored_then_duplicate);
 	HK_RUN(test_redis_pipelined);
+	HK_RUN(test_redis_one_call_per_turn);
 	HK_RUN(test_redis_noscript);
 	HK_RUN(test_redis_killed);
 	HK_RUN(test_redis_stalls);

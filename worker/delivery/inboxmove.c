@@ -141,7 +141,7 @@ hk_inboxmove_eval_done(struct hk_dlredis *r, void *reply, void *arg)
 	if (hk_inboxmove.state != HK_INBOXMOVE_REDIS
 	    || ((uintptr_t)arg >> 16) != (hk_inboxmove.gen & 0xffff))
 		return;
-	if (rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2) {
+	if (rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1) {
 		hk_inboxmove.moved[row] = 1;
 		hk_inboxmove.nmoved++;
 	}
@@ -202,25 +202,24 @@ hk_inboxmove_eval(int r)
 	if ((body = PQunescapeBytea((const unsigned char *)PQgetvalue(res, r,
 	    6), &blen)) == NULL)
 		return HK_ERROR;
+	/* Layout: enqscript.h, one event.  No window, no dedup key. */
 	argv[n++] = "EVAL";
 	argv[n++] = hk_enqscript;
-	if (!PQgetisnull(res, r, 2) && asprintf(&key, "%sdedup:%s:%s",
-	    hk_inboxmove.conf->redis.prefix, PQgetvalue(res, r, 1),
-	    PQgetvalue(res, r, 2)) > 0) {
-		argv[n++] = "2";
-		argv[n++] = key;
-	} else
-		argv[n++] = "1";
+	if (!PQgetisnull(res, r, 2) && atoi(PQgetvalue(res, r, 7)) > 0
+	    && asprintf(&key, "%sdedup:%s:%s", hk_inboxmove.conf->redis.prefix,
+	    PQgetvalue(res, r, 1), PQgetvalue(res, r, 2)) < 0)
+		key = NULL;
+	argv[n++] = key != NULL ? "2" : "1";
 	argv[n++] = hk_inboxmove.stream;
+	if (key != NULL)
+		argv[n++] = key;
 	for (int c = 0; c < 6; c++)		/* id .. headers */
 		if (c != 2)
 			argv[n++] = PQgetvalue(res, r, c);
 	argv[n++] = (const char *)body;
-	argv[n++] = PQgetvalue(res, r, 7);
-	if (!PQgetisnull(res, r, 2) || !PQgetisnull(res, r, 8))
-		argv[n++] = PQgetvalue(res, r, 2);	/* the key, kept */
-	if (!PQgetisnull(res, r, 8))
-		argv[n++] = PQgetvalue(res, r, 8);	/* the event type */
+	argv[n++] = key != NULL ? PQgetvalue(res, r, 7) : "";
+	argv[n++] = PQgetvalue(res, r, 2);	/* the key, kept; "" for NULL */
+	argv[n++] = PQgetvalue(res, r, 8);	/* the event type, likewise */
 	for (int i = 0; i < n; i++)
 		lens[i] = argv[i] == (const char *)body ? blen : strlen(argv[i]);
 	rc = hk_dlredis_cmd(hk_inboxmove.redis, hk_inboxmove_eval_done,

@@ -460,3 +460,42 @@ def test_consumers_are_named_by_host_and_instance(hookd_factory, redis_server, s
         c.close()
     host = socket.gethostname()
     assert names == sorted("%s/%s/delivery-0" % (host, h.instance) for h in (a, b)), names
+
+
+def test_entry_headers_read_without_a_tree(hookd_factory, pg_server, redis_server, sinks):
+    """The delivery worker reads an entry's headers field with the scanner,
+    not a parsed tree: a JSON object carries its traceparent on; what
+    PostgreSQL's jsonb would refuse (not JSON, not an object, a \\u0000)
+    becomes {} rather than an entry that fails forever; a received_at with
+    a short fraction is read to the microsecond."""
+    a = sinks()
+    tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    cases = {
+        "traced": '{"traceparent":"%s","x-a":"1"}' % tp,
+        "nul": '{"traceparent":"%s","x-a":"\\u0000"}' % tp,
+        "array": '["traceparent"]',
+        "text": 'traceparent: %s' % tp,
+    }
+    ids = {k: str(uuid.uuid4()) for k in cases}
+    c = redis_server.client()
+    try:
+        for k, hdr in cases.items():
+            c.xadd("hookd:events", {
+                "id": ids[k], "source": "test", "received_at": "2026-11-26T08:00:00.5Z",
+                "content_type": "application/json", "headers": hdr, "body": b'{"k":"%s"}' % k.encode()})
+    finally:
+        c.close()
+    start(hookd_factory, [dest("alpha", a.url + "/in")])
+    harness.wait_for(lambda: len(a.got()) >= 4, 30, what="the four events to arrive")
+    got = {json.loads(r.body)["k"]: r for r in a.got()}
+    assert got["traced"].headers.get("traceparent") == tp
+    for k in ("nul", "array", "text"):
+        assert "traceparent" not in got[k].headers, k
+    stored = dict(rows(pg_server, "SELECT id::text, headers::text FROM events WHERE id = ANY(%s::uuid[])",
+                       list(ids.values())))
+    assert json.loads(stored[ids["traced"]]) == {"traceparent": tp, "x-a": "1"}
+    for k in ("nul", "array", "text"):
+        assert stored[ids[k]] == "{}", (k, stored[ids[k]])
+    assert rows(pg_server, "SELECT DISTINCT to_char(received_at AT TIME ZONE 'UTC', "
+                "'YYYY-MM-DD HH24:MI:SS.US') FROM events WHERE id = ANY(%s::uuid[])",
+                list(ids.values())) == [("2026-11-26 08:00:00.500000",)]

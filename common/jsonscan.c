@@ -129,12 +129,48 @@ hk_jsonscan_utf8(struct hk_jsonscan *s)
 	return HK_OK;
 }
 
+#define HK_JSONSCAN_ONES	0x0101010101010101ull
+#define HK_JSONSCAN_HIGHS	0x8080808080808080ull
+
+/* The high bit of each byte of v that is zero (exact as "any"). */
+static inline uint64_t
+hk_jsonscan_zero8(uint64_t v)
+{
+	return (v - HK_JSONSCAN_ONES) & ~v & HK_JSONSCAN_HIGHS;
+}
+
+/*
+ * hk_jsonscan_plain8 - are the eight bytes of w all plain string content:
+ * none a quote, a backslash, a control character or above 0x7f?
+ */
+static inline int
+hk_jsonscan_plain8(uint64_t w)
+{
+	uint64_t odd = w & HK_JSONSCAN_HIGHS;		/* >= 0x80 */
+
+	odd |= (w - HK_JSONSCAN_ONES * 0x20) & ~w & HK_JSONSCAN_HIGHS;
+	odd |= hk_jsonscan_zero8(w ^ (HK_JSONSCAN_ONES * '"'));
+	odd |= hk_jsonscan_zero8(w ^ (HK_JSONSCAN_ONES * '\\'));
+	return odd == 0;
+}
+
 /* hk_jsonscan_string - s->p is just past the opening quote. */
 static int
 hk_jsonscan_string(struct hk_jsonscan *s)
 {
+	uint64_t w;
+
 	for (;;) {
-		/* The common case: plain ASCII, a byte at a time, cheaply. */
+		/*
+		 * The common case: plain ASCII, eight bytes at a time while no
+		 * byte of the word needs a look, then a byte at a time.
+		 */
+		while (s->end - s->p >= 8) {
+			memcpy(&w, s->p, 8);
+			if (hk_jsonscan_plain8(w) == 0)
+				break;
+			s->p += 8;
+		}
 		while (s->p < s->end && *s->p >= 0x20 && *s->p < 0x80
 		    && *s->p != '"' && *s->p != '\\')
 			s->p++;

@@ -189,10 +189,38 @@ test_escape_str(void)
 	HK_CHECK(bad == 0);
 }
 
+/*
+ * Strings are scanned eight bytes at a time: every kind of byte that ends
+ * a plain run (quote, backslash, control, UTF-8 lead, invalid), at every
+ * position of the word and of the string's tail, agrees with jansson.
+ */
+static void
+test_string_words(void)
+{
+	static const char *odd[] = { "\x01", "\x1f", "\"", "\\n", "\\",
+	    "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\x80", "\xff",
+	    "\xc3", "\x7f", " ", "~" };
+	char buf[64];
+	int bad = 0, n;
+
+	for (size_t k = 0; k < HK_NELEM(odd); k++)
+		for (int at = 0; at < 24; at++)
+			for (int len = at; len < at + 12; len++) {
+				n = snprintf(buf, sizeof(buf), "\"%.*s%s%.*s\"",
+				    at, "aaaaaaaaaaaaaaaaaaaaaaaaaaaa", odd[k],
+				    len - at, "bbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+				if (jansson_ok(buf, (size_t)n) != scan_ok(buf,
+				    (size_t)n))
+					bad++;
+			}
+	HK_CHECK(bad == 0);
+}
+
 int
 main(void)
 {
 	HK_RUN(test_cases);
+	HK_RUN(test_string_words);
 	HK_RUN(test_against_jansson);
 	HK_RUN(test_escape_str);
 	return hk_unit_done();

@@ -20,12 +20,15 @@
  * Random bytes come from RAND_bytes in blocks, so a busy worker makes one
  * libcrypto call per few dozen ids.  A forked child inherits the pool, and
  * handing out the parent's bytes would give both processes the same ids, so
- * the pool remembers the pid that filled it and is dropped when getpid()
- * disagrees.  The check costs one system call and survives every way of
- * forking, which an atfork handler would not.
+ * the pool is dropped in a child.  A child is told by a flag on a page
+ * marked MADV_WIPEONFORK, which the kernel hands to every child zeroed,
+ * however it forked (an atfork handler would miss a raw clone) and at no
+ * cost per id.  Where the kernel refuses the mark, the pool remembers the
+ * pid that filled it and getpid() is asked every time instead.
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -45,13 +48,38 @@ static struct {
 	unsigned int	counter;	/* 12 bits */
 } hk_uuid_state = { .used = HK_UUID_POOL };
 
+/* A page the kernel zeroes in every child: [0] is 1 once this process
+ * filled the pool.  NULL: no such page, getpid() decides. */
+static volatile uint8_t *hk_uuid_mark;
+static int hk_uuid_mark_tried;
+
+/* hk_uuid_inherited - is the pool not this process's own? */
+static int
+hk_uuid_inherited(void)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	void *p;
+
+	if (!hk_uuid_mark_tried) {
+		hk_uuid_mark_tried = 1;
+		p = mmap(NULL, (size_t)pg, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p != MAP_FAILED && madvise(p, (size_t)pg, MADV_WIPEONFORK)
+		    == 0)
+			hk_uuid_mark = p;
+		else if (p != MAP_FAILED)
+			munmap(p, (size_t)pg);
+	}
+	if (hk_uuid_mark != NULL)
+		return hk_uuid_mark[0] == 0;
+	return hk_uuid_state.pid != getpid();
+}
+
 /* hk_uuid_random - n bytes from the pool, refilled when short or inherited. */
 static int
 hk_uuid_random(uint8_t *out, size_t n)
 {
-	pid_t pid = getpid();
-
-	if (hk_uuid_state.pid != pid) {
+	if (hk_uuid_inherited()) {
 		/* The counter's random start is the parent's too; redraw it. */
 		hk_uuid_state.used = HK_UUID_POOL;
 		hk_uuid_state.last_ms = 0;
@@ -61,7 +89,9 @@ hk_uuid_random(uint8_t *out, size_t n)
 		if (RAND_bytes(hk_uuid_state.pool, HK_UUID_POOL) != 1)
 			return HK_ERROR;
 		hk_uuid_state.used = 0;
-		hk_uuid_state.pid = pid;
+		hk_uuid_state.pid = getpid();
+		if (hk_uuid_mark != NULL)
+			hk_uuid_mark[0] = 1;
 	}
 	memcpy(out, hk_uuid_state.pool + hk_uuid_state.used, n);
 	hk_uuid_state.used += n;

@@ -282,7 +282,7 @@ class Bench:
 
     # -- hookd ---------------------------------------------------------------
 
-    def start_hookd(self, metrics=True, prefix="hookd:"):
+    def start_hookd(self, metrics=True, prefix="hookd:", delivery_workers=1):
         sources = ('{ name = "github"; verify = { scheme = "github"; secrets = ["%s"]; }; },\n'
                    '  { name = "test"; }' % SECRET)
         dests = None
@@ -292,7 +292,7 @@ class Bench:
         workdir = harness.make_tempdir("bench-hookd-")
         conf = harness.render_config(
             redis_url=self.redis.url, postgres_url=self.pg.url, workdir=workdir,
-            workers=WORKERS, delivery_workers=1, metrics_enabled=metrics,
+            workers=WORKERS, delivery_workers=delivery_workers, metrics_enabled=metrics,
             redis_prefix=prefix, sources=sources, destinations=dests,
             log_level="warn")
         h = harness.Hookd(conf, workdir=workdir, start=False)
@@ -469,6 +469,28 @@ def run_bench(b):
     rows.append(Row("peak_always", "1b ingest peak, Redis appendfsync always", "req/s", always,
                     note="%.2f of everysec" % (med(always) / p if p else 0)))
 
+    # 1c: the same without the delivery pool (delivery.workers = 0): what
+    # ingest and Redis cost alone, paired with nginx runs of its own.
+    log("starting a hookd instance without the delivery pool")
+    hn = b.start_hookd(prefix="hknodl:", delivery_workers=0)
+    ngh = hn.url + "/webhooks/github"
+    hookbench(ngh, *signed_args(), duration=1, warmup=0)
+    b.redis_reset("hknodl:")
+    alone, ceiling_alone = [], []
+    for i in range(RUNS):
+        log("peak run without the delivery pool %d/%d" % (i + 1, RUNS))
+        r = hookbench(ngh, *signed_args())
+        b.raw.setdefault("peak_alone", []).append(r)
+        check_clean(r, "ingest peak without delivery")
+        alone.append(r["rate"])
+        b.redis_reset("hknodl:")
+        if nginx_url:
+            r = hookbench(nginx_url + "/webhooks/github", *signed_args())
+            ceiling_alone.append(r["rate"])
+    b.stop_hookd(hn)
+    rows.append(Row("peak_alone", "1c ingest peak, delivery pool not running", "req/s", alone,
+                    note="delivery.workers = 0: the events stay in the stream"))
+
     # 2: open-loop latency at fractions of the peak.
     for tag, frac, tgt in (("2a", 0.25, ""), ("2b", 0.50, "<= 2 ms"), ("2c", 0.75, "")):
         rate = max(1.0, round(p * frac))
@@ -525,6 +547,10 @@ def run_bench(b):
                         note="nginx-light, %d worker%s" % (WORKERS, "s" if WORKERS > 1 else "")))
         rows.append(Row("nginx_ratio", "5b hookd peak / nginx ceiling (paired runs)", "ratio",
                         [a / c for a, c in zip(peak, ceiling) if c], fmt="%.3f", target=">= 0.5"))
+        if ceiling_alone:
+            rows.append(Row("nginx_ratio_alone", "5c hookd peak without delivery / nginx ceiling",
+                            "ratio", [a / c for a, c in zip(alone, ceiling_alone) if c],
+                            fmt="%.3f", target=">= 0.5"))
     else:
         rows.append(Row("nginx", "5  nginx 'return 202' ceiling", "req/s",
                         na="n/a (nginx missing)"))

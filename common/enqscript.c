@@ -20,6 +20,12 @@
  */
 const char hk_enqscript[] =
     "local stream = KEYS[1]\n"
+    /* The optional fields go as arguments: no table, no unpack. */
+    "local function add(i, ...)\n"
+    "  redis.call('XADD', stream, '*', 'id', ARGV[i], 'source', ARGV[i + 1],\n"
+    "    'received_at', ARGV[i + 2], 'content_type', ARGV[i + 3],\n"
+    "    'headers', ARGV[i + 4], 'body', ARGV[i + 5], ...)\n"
+    "end\n"
     "local out, k = {}, 1\n"
     "for i = 1, #ARGV, 9 do\n"
     "  local win, key, first = ARGV[i + 6], nil, false\n"
@@ -31,16 +37,12 @@ const char hk_enqscript[] =
     "    out[#out + 1] = first\n"
     "  else\n"
     /* The stream assigns the entry id; the event id travels as a field. */
-    "    local f = {'id', ARGV[i], 'source', ARGV[i + 1],\n"
-    "      'received_at', ARGV[i + 2], 'content_type', ARGV[i + 3],\n"
-    "      'headers', ARGV[i + 4], 'body', ARGV[i + 5]}\n"
-    "    if ARGV[i + 7] ~= '' then\n"
-    "      f[13] = 'idempotency_key'; f[14] = ARGV[i + 7]\n"
-    "    end\n"
-    "    if ARGV[i + 8] ~= '' then\n"
-    "      f[#f + 1] = 'event_type'; f[#f + 1] = ARGV[i + 8]\n"
-    "    end\n"
-    "    redis.call('XADD', stream, '*', unpack(f))\n"
+    "    local ik, ty = ARGV[i + 7], ARGV[i + 8]\n"
+    "    if ik ~= '' and ty ~= '' then\n"
+    "      add(i, 'idempotency_key', ik, 'event_type', ty)\n"
+    "    elseif ik ~= '' then add(i, 'idempotency_key', ik)\n"
+    "    elseif ty ~= '' then add(i, 'event_type', ty)\n"
+    "    else add(i) end\n"
     /* After the XADD, so that a key never exists without its event. */
     "    if key then redis.call('SET', key, ARGV[i], 'EX', win) end\n"
     "    out[#out + 1] = 0\n"

@@ -242,7 +242,8 @@ hk_dlbatch_add(struct hk_dlbatch *b, const char *const *vals,
 }
 
 struct hk_dlbatch *
-hk_dlbatch_new(const char *sql, int ncols, const Oid *elem, int maxrows)
+hk_dlbatch_new(const char *sql, int ncols, const Oid *elem, int maxrows,
+    int keep_plan)
 {
 	struct hk_dlbatch *b;
 
@@ -254,8 +255,7 @@ hk_dlbatch_new(const char *sql, int ncols, const Oid *elem, int maxrows)
 	b->ncols = ncols;
 	b->maxrows = maxrows;
 	memcpy(b->elem, elem, (size_t)ncols * sizeof(Oid));
-	/* A batch joins its arrays with tables: planned for its own rows. */
-	if (hk_dlstore_plan_each_time(sql) != HK_OK
+	if ((keep_plan && hk_dlstore_keep_plan(sql) != HK_OK)
 	    || hk_dlstore_batcher(hk_dlbatch_flush, b, 1) != HK_OK) {
 		free(b);
 		return NULL;

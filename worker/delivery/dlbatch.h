@@ -8,8 +8,10 @@
  * next pipeline, so a batch is whatever arrived while the previous one was
  * in flight, up to a row count or 8 MiB of parameters.  PostgreSQL then
  * pays for statement setup, executor start and end and one protocol
- * message once a batch instead of once a row.  Batch statements are
- * planned each time, for the rows they carry.
+ * message once a batch instead of once a row.  A batch statement that
+ * joins its arrays with a table is planned each time, for the rows it
+ * carries; one that only inserts them keeps its plan (keep_plan, see
+ * hk_dlstore_keep_plan).
  *
  * Every row's callback runs once, with the whole statement's result (a
  * row finds its own RETURNING rows in it) or NULL.  A batch that failed
@@ -32,7 +34,7 @@ struct hk_dlbatch;
  * HK_DLSTORE_OID_BYTEA); at most HK_DLBATCH_COLS columns.
  */
 struct hk_dlbatch *hk_dlbatch_new(const char *sql, int ncols,
-    const Oid *elem, int maxrows);
+    const Oid *elem, int maxrows, int keep_plan);
 /* One row: ncols values (NULL is SQL NULL), copied. */
 int  hk_dlbatch_add(struct hk_dlbatch *b, const char *const *vals,
     const int *lens, hk_dlstore_cb cb, void *arg);

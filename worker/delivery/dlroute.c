@@ -309,7 +309,7 @@ hk_dlroute_init(struct hk_child *c, hk_dispatch_done_fn done)
 	    HK_DLSTORE_OID_BYTEA, HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT,
 	    HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT,
 	    HK_DLSTORE_OID_TEXT },
-	    HK_DLROUTE_BATCH);
+	    HK_DLROUTE_BATCH, 1);
 	if (hk_verdict_init() != HK_OK || hk_dlroute.rows_b == NULL)
 		return HK_ERROR;
 	if (hk_dlscan_init() != HK_OK)

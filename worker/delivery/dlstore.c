@@ -53,12 +53,11 @@ static struct {
 	struct hk_dlstore_op *cur;	/* whose result comes next; NULL: Sync */
 	int           failed;		/* a statement of this batch failed */
 	uint64_t      err_ns;
-	/* Statements seen, by address: each is prepared once per connection
-	 * (named hk<index>), so a batch only binds and executes. */
+	/* Statements whose plan is kept, by address: each is prepared once
+	 * per connection (named hk<index>), so it only binds and executes. */
 	struct {
 		const char *sql;
 		int         ready;	/* prepared on this connection */
-		int         planned;	/* never prepared: planned each time */
 	} stmts[HK_DLSTORE_STMTS];
 	int           nstmts;
 	struct {
@@ -68,7 +67,7 @@ static struct {
 	int           nrows;		/* rows waiting in batchers */
 } hk_dlstore;
 
-static int  hk_dlstore_stmt(const char *sql);
+static int  hk_dlstore_stmt(const char *sql, int add);
 
 int
 hk_dlstore_up(void)
@@ -83,14 +82,9 @@ hk_dlstore_pending(void)
 }
 
 int
-hk_dlstore_plan_each_time(const char *sql)
+hk_dlstore_keep_plan(const char *sql)
 {
-	int i = hk_dlstore_stmt(sql);
-
-	if (i < 0)
-		return HK_ERROR;
-	hk_dlstore.stmts[i].planned = 1;
-	return HK_OK;
+	return hk_dlstore_stmt(sql, 1) >= 0 ? HK_OK : HK_ERROR;
 }
 
 int
@@ -147,14 +141,15 @@ hk_dlstore_down(void *arg)
 	hk_dlstore.cur = NULL;
 }
 
-/* hk_dlstore_stmt - the registry index of sql (added when new), or -1. */
+/* hk_dlstore_stmt - the index of a kept statement (added when new and
+ * add), or -1: planned each time. */
 static int
-hk_dlstore_stmt(const char *sql)
+hk_dlstore_stmt(const char *sql, int add)
 {
 	for (int i = 0; i < hk_dlstore.nstmts; i++)
 		if (hk_dlstore.stmts[i].sql == sql)
 			return i;
-	if (hk_dlstore.nstmts == HK_DLSTORE_STMTS)
+	if (!add || hk_dlstore.nstmts == HK_DLSTORE_STMTS)
 		return -1;
 	hk_dlstore.stmts[hk_dlstore.nstmts].sql = sql;
 	return hk_dlstore.nstmts++;
@@ -179,6 +174,8 @@ hk_dlstore_prepare(int i, const struct hk_dlstore_op *use)
 		free(op);
 		return HK_ERROR;
 	}
+	hk_log_debug("postgres: delivery statement %s prepared: %s", name,
+	    use->sql);
 	op->sql = use->sql;
 	op->prepare = i + 1;
 	TAILQ_INSERT_TAIL(&hk_dlstore.sent, op, link);
@@ -191,10 +188,10 @@ hk_dlstore_prepare(int i, const struct hk_dlstore_op *use)
 static int
 hk_dlstore_send_one(struct hk_dlstore_op *op)
 {
-	int i = hk_dlstore_stmt(op->sql);
+	int i = hk_dlstore_stmt(op->sql, 0);
 	char name[16];
 
-	if (i < 0 || hk_dlstore.stmts[i].planned)
+	if (i < 0)
 		return hk_pgconn_send_params(&hk_dlstore.pg, op->sql, op->n,
 		    op->types, op->vals, op->lens, op->fmts);
 	if (!hk_dlstore.stmts[i].ready && hk_dlstore_prepare(i, op) != HK_OK)

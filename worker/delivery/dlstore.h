@@ -48,12 +48,21 @@ int  hk_dlstore_pending(void);
  * free and the shutdown drain waits for them.
  */
 /*
- * sql is never prepared: parsed and planned for its parameters each time.
- * For statements whose best plan depends on them (a join with the rows of
- * an array); a plan cached while a table was empty would scan it whole
- * once it is large.
+ * A statement is parsed and planned each time it is sent, for its own
+ * parameters, unless it was named here: then it is prepared once per
+ * connection (a Parse named hk<n>, logged at debug level), and PostgreSQL
+ * may keep one generic plan for it, made whenever it sees fit, perhaps
+ * while the tables are empty.  Only for statements whose plan cannot
+ * depend on the tables' size: inserts from parameters (their one index
+ * probe is the conflict check, made by the executor, not the planner),
+ * function calls, tiny tables.  A statement that reads or updates events,
+ * deliveries or attempts by a join or a scan is never named here: a plan
+ * cached while a table was empty (hash join over a sequential scan) would
+ * scan the whole table on every batch once it is large.
+ * tests/integration/test_delivery_plans.py holds every prepared statement
+ * to that.
  */
-int  hk_dlstore_plan_each_time(const char *sql);
+int  hk_dlstore_keep_plan(const char *sql);
 int  hk_dlstore_batcher(void (*fn)(void *), void *arg, int on);
 void hk_dlstore_rows(int delta);
 void hk_dlstore_shutdown(void);

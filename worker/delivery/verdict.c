@@ -361,8 +361,9 @@ hk_verdict_init(void)
 
 	for (int k = 0; k < 12; k++)
 		text[k] = HK_DLSTORE_OID_TEXT;
+	/* The UPDATE joins the batch with deliveries: planned each time. */
 	hk_verdict.outcome_b = hk_dlbatch_new(hk_verdict_outcome_sql, 12, text,
-	    HK_VERDICT_BATCH);
+	    HK_VERDICT_BATCH, 0);
 	return hk_verdict.outcome_b != NULL ? HK_OK : HK_ERROR;
 }
 

@@ -70,6 +70,7 @@ hk_dispatch_event_new(size_t ctype_len, size_t headers_len, size_t body_len)
 	if (ev == NULL)
 		return NULL;
 	ev->refs = 1;
+	TAILQ_INIT(&ev->fresh_jobs);
 	ev->ctype = ev->data;
 	ev->headers = ev->ctype + ctype_len + 1;
 	ev->body = ev->headers + headers_len + 1;

@@ -34,6 +34,16 @@
  *               hk_verdict_committed ends the job with
  *   dispatch.c  hk_dispatch_job_free, which releases the entry's ack (the
  *               done callback) when it was the last first outcome.
+ *
+ * A new event (dlgroup.c decides which are: hk_dlgroup_fresh) is attempted
+ * first: dlroute.c gives each destination a job at once, with no row
+ * (job->fresh); verdict.c keeps each outcome in its job (or "pending, due
+ * then" for a job the queue held back) and, with the event's last one,
+ * writes the event, its deliveries in their state after the attempt, and
+ * the attempts, one statement (hk_verdict_fresh_sql, inserts only); then
+ * as above.  Nothing is written before the attempt, so a worker that dies
+ * meanwhile leaves only its pending entry, which is stored first when read
+ * again, and sent again.
  */
 #ifndef HK_DISPATCH_H
 #define HK_DISPATCH_H
@@ -69,6 +79,9 @@ struct hk_dl_event {
 	int       waiting;		/* first outcomes not yet committed */
 	int       failed;		/* a write gave up: do not ack */
 	int       decided;		/* the done callback ran */
+	int       fresh;		/* dlgroup.c: may be attempted first */
+	int       fresh_left;		/* attempted first: outcomes to come */
+	TAILQ_HEAD(, hk_dl_job) fresh_jobs;	/* attempted first: its jobs */
 	char      entry[48];		/* stream entry id; "" from PostgreSQL */
 	char      id[40];		/* event id, text */
 	uint8_t   idb[16];
@@ -94,6 +107,7 @@ typedef void (*hk_dispatch_done_fn)(struct hk_dl_event *ev, int ok);
 struct hk_dl_job {
 	TAILQ_ENTRY(hk_dl_job) link;	/* its destination's queue */
 	TAILQ_ENTRY(hk_dl_job) live;	/* every job of its destination */
+	TAILQ_ENTRY(hk_dl_job) evlink;	/* its event's fresh_jobs */
 	struct hk_dl_event *ev;
 	int       dest;
 	int       attempt;		/* 1 for the first */
@@ -105,6 +119,11 @@ struct hk_dl_job {
 	int       failed;		/* counted as a failed attempt */
 	int       dead;
 	int       recorded;		/* an HTTP attempt was made */
+	int       fresh;		/* no row yet: written with the outcome */
+	const char *status;		/* fresh: the delivery after the outcome */
+	uint64_t  delay_us;		/* fresh: next attempt due after this */
+	int       has_delay;		/* fresh: 0 = no next attempt */
+	char      err[300];		/* fresh: last_error, "" none */
 	struct hk_outbound_res res;
 };
 

@@ -25,7 +25,7 @@
 
 #include "dlstore.h"
 
-#define HK_DLBATCH_COLS  16
+#define HK_DLBATCH_COLS  18
 
 struct hk_dlbatch;
 

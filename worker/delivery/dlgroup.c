@@ -28,6 +28,9 @@
 #define HK_DLGROUP_KEEP_MS      10000	/* entries this young are not trimmed */
 #define HK_DLGROUP_REAP_MS      60000	/* how often gone consumers are looked for */
 #define HK_DLGROUP_GONE_MS      3600000	/* idle this long with nothing pending */
+#define HK_DLGROUP_FRESH_MS     1000	/* see hk_dlgroup_fresh */
+#define HK_DLGROUP_SKEW_MS      100
+#define HK_DLGROUP_SETTLE_MS    5000
 
 TAILQ_HEAD(hk_dl_eventq, hk_dl_event);
 
@@ -43,6 +46,8 @@ static struct {
 	int                   asked;	/* its COUNT */
 	int                   gathering;	/* gather_ev is pending */
 	uint64_t              read_ns;
+	uint64_t              rd_up_ns;	/* the read connection came up */
+	int64_t               fresh_ms;	/* see hk_dlgroup_fresh */
 	int                   backlog;	/* 1: re-reading own pending entries */
 	char                  pend_id[48];	/* where the re-read is */
 	char                  claim_cursor[48];
@@ -81,6 +86,8 @@ hk_dlgroup_init(struct hk_child *c, struct hk_dlredis *rd,
 	for (int d = 0; d < conf->ndests; d++)
 		maxto = HK_MAX(maxto, conf->dests[d].timeout_ms);
 	hk_dlgroup.claim_idle_ms = 2 * (uint64_t)maxto;
+	hk_dlgroup.fresh_ms = HK_MIN(HK_DLGROUP_FRESH_MS,
+	    conf->redis.timeout_ms / 2);
 	/*
 	 * Unique per host and process, the same for a worker respawned into
 	 * its slot: it re-reads its own pending entries at start, and must
@@ -172,8 +179,37 @@ hk_dlgroup_up(struct hk_dlredis *r)
 		 */
 		hk_dlgroup.backlog = 1;
 		snprintf(hk_dlgroup.pend_id, sizeof(hk_dlgroup.pend_id), "0");
+		hk_dlgroup.rd_up_ns = hk_clock_mono_ns();
 		hk_dlgroup_read();
 	}
+}
+
+/*
+ * hk_dlgroup_fresh - may the event of entry id be attempted before
+ * anything of it is written (dlroute.c)?  Only the first copy of an event
+ * may: a second entry with the same event id must find the first one's
+ * rows and not be sent again.  Second copies come from the inbox mover,
+ * from an ingest whose script ran after it had given up waiting (both at
+ * least redis.timeout_ms after the event's arrival), from the ingest's
+ * redo log after Redis lost its data (after Redis came back, so after this
+ * worker's read connection came back too) and, with redis.replicas_ack,
+ * from the inbox mover as soon as the next second.  So an entry is fresh
+ * when it was read as new ('>'), with redis.replicas_ack off, at least
+ * HK_DLGROUP_SETTLE_MS after the read connection came up, and was added
+ * to the stream within fresh_ms (1 s, or half of redis.timeout_ms) of the
+ * event's arrival, by the stream's clock (its entry id) against the
+ * ingest's (received_at), allowing HK_DLGROUP_SKEW_MS of skew.
+ */
+static int
+hk_dlgroup_fresh(const char *id, const struct hk_dl_event *ev)
+{
+	int64_t lag = (int64_t)strtoull(id, NULL, 10)
+	    - (int64_t)(ev->received_us / 1000u);
+
+	return hk_dlgroup.conf->redis.replicas_ack == 0
+	    && hk_dlgroup.rd_up_ns != 0 && hk_clock_mono_ns()
+	    - hk_dlgroup.rd_up_ns >= HK_DLGROUP_SETTLE_MS * 1000000ull
+	    && lag >= -HK_DLGROUP_SKEW_MS && lag <= hk_dlgroup.fresh_ms;
 }
 
 /* hk_dlgroup_in_flight - is this entry already being handled here? */
@@ -188,9 +224,12 @@ hk_dlgroup_in_flight(const char *id)
 	return 0;
 }
 
-/* hk_dlgroup_entry - one stream entry [id, [field, value, ...]]. */
+/*
+ * hk_dlgroup_entry - one stream entry [id, [field, value, ...]]; new: read
+ * with '>', neither a re-read of our own nor claimed.
+ */
 static void
-hk_dlgroup_entry(const redisReply *e)
+hk_dlgroup_entry(const redisReply *e, int new)
 {
 	const redisReply *id, *f;
 	struct hk_dl_event *ev;
@@ -213,6 +252,7 @@ hk_dlgroup_entry(const redisReply *e)
 	}
 	if (rc != HK_OK)
 		return;			/* stays pending; claimed later */
+	ev->fresh = new && hk_dlgroup_fresh(id->str, ev);
 	ev->refs++;		/* the list's */
 	TAILQ_INSERT_TAIL(&hk_dlgroup.entries, ev, link);
 	hk_dlgroup.nentries++;
@@ -221,7 +261,8 @@ hk_dlgroup_entry(const redisReply *e)
 
 /* hk_dlgroup_entries - the entries of one stream in a reply. */
 static size_t
-hk_dlgroup_entries(const redisReply *list, char *last, size_t lastlen)
+hk_dlgroup_entries(const redisReply *list, char *last, size_t lastlen,
+    int new)
 {
 	size_t n = 0;
 
@@ -233,7 +274,7 @@ hk_dlgroup_entries(const redisReply *list, char *last, size_t lastlen)
 		if (e->type == REDIS_REPLY_ARRAY && e->elements >= 1
 		    && e->element[0]->type == REDIS_REPLY_STRING && last)
 			snprintf(last, lastlen, "%s", e->element[0]->str);
-		hk_dlgroup_entry(e);
+		hk_dlgroup_entry(e, new);
 	}
 	return n;
 }
@@ -260,7 +301,8 @@ hk_dlgroup_read_done(struct hk_dlredis *r, void *reply, void *arg)
 	    && rep->element[0]->elements == 2)
 		list = rep->element[0]->element[1];
 	n = hk_dlgroup_entries(list, hk_dlgroup.backlog
-	    ? hk_dlgroup.pend_id : NULL, sizeof(hk_dlgroup.pend_id));
+	    ? hk_dlgroup.pend_id : NULL, sizeof(hk_dlgroup.pend_id),
+	    !hk_dlgroup.backlog);
 	if (hk_dlgroup.backlog && n == 0)
 		hk_dlgroup.backlog = 0;	/* own pending entries done */
 	/*
@@ -394,7 +436,7 @@ hk_dlgroup_claim_done(struct hk_dlredis *r, void *reply, void *arg)
 		return;
 	snprintf(hk_dlgroup.claim_cursor, sizeof(hk_dlgroup.claim_cursor),
 	    "%s", rep->element[0]->str);
-	n = hk_dlgroup_entries(rep->element[1], NULL, 0);
+	n = hk_dlgroup_entries(rep->element[1], NULL, 0, 0);
 	if (n > 0)
 		hk_log_info("delivery: claimed %zu entries idle for more than "
 		    "%llu ms", n, (unsigned long long)hk_dlgroup.claim_idle_ms);

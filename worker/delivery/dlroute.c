@@ -4,6 +4,11 @@
  * destination's queue (dlqueue.c).  It also sets up and tears down the
  * layers under it (see dispatch.h for the map).
  *
+ * A new event is attempted first when every destination that wants it can
+ * start now (hk_dlroute_fresh; see dispatch.h): its rows are written
+ * with the outcomes.  Otherwise, and for an entry read again, claimed or
+ * copied (not new: see hk_dlgroup_fresh), the rows come first:
+ *
  * Life of an entry: its event row and one deliveries row per routed
  * destination go to PostgreSQL in one statement (batched with everything
  * else queued, dlstore.c); a delivery row carries its event's
@@ -247,6 +252,72 @@ hk_dlroute_rows_done(void *arg, const PGresult *res)
 	free(in);
 }
 
+/*
+ * hk_dlroute_fresh - attempt ev first, writing nothing before: when it
+ * may (dlgroup.c said so) and every destination that wants it can start
+ * now (room in its queue, breaker closed, not disabled, not stopping).
+ * Its rows are written with the outcomes (verdict.c).  1 when taken.
+ */
+static int
+hk_dlroute_fresh(struct hk_dl_event *ev)
+{
+	const struct hk_conf *conf = hk_dispatch.conf;
+	const struct hk_confroute_event rev = { ev->event_type, ev->ctype,
+	    ev->ctype_len, ev->headers, ev->headers_len, ev->body,
+	    ev->body_len };
+	int want[HK_CONF_MAX_DESTS], n = 0;
+	struct hk_dl_job *j;
+
+	if (!ev->fresh || !hk_dispatch.disabled_read || hk_dispatch.stopping)
+		return 0;
+	for (int d = 0; d < conf->ndests; d++) {
+		const struct hk_dispatch_dest *dd = &hk_dispatch.dests[d];
+
+		if (!hk_dlroute_routes(&conf->dests[d], ev->source)
+		    || !hk_confroute_wants(&conf->dests[d], &rev))
+			continue;
+		if (dd->disabled || dd->open_until_ns != 0
+		    || !hk_dispatch_room(d))
+			return 0;
+		want[n++] = d;
+	}
+	if (n == 0)
+		return 0;	/* stored as before: one statement, no attempt */
+	/* Every job exists before the first starts: an attempt that fails at
+	 * once must not find its event's list short. */
+	for (int k = 0; k < n; k++) {
+		if ((j = hk_dispatch_job_new(ev, want[k], 1, 1)) == NULL)
+			break;
+		j->fresh = 1;
+		TAILQ_INSERT_TAIL(&ev->fresh_jobs, j, evlink);
+		ev->fresh_left++;
+	}
+	if (ev->fresh_left < n) {
+		/* Out of memory: nothing was sent; free what was made and
+		 * leave the entry pending. */
+		while ((j = TAILQ_FIRST(&ev->fresh_jobs)) != NULL) {
+			TAILQ_REMOVE(&ev->fresh_jobs, j, evlink);
+			hk_dispatch_job_free(j, 0);
+		}
+		ev->fresh_left = 0;
+		return 1;
+	}
+	TAILQ_FOREACH(j, &ev->fresh_jobs, evlink)
+		j->store_us = 0;
+	/* A list copy: an attempt may end, and its event be written, from
+	 * inside hk_dlqueue_add. */
+	{
+		struct hk_dl_job *jobs[HK_CONF_MAX_DESTS];
+		int k = 0;
+
+		TAILQ_FOREACH(j, &ev->fresh_jobs, evlink)
+			jobs[k++] = j;
+		for (int i = 0; i < k; i++)
+			hk_dlqueue_add(jobs[i]);
+	}
+	return 1;
+}
+
 void
 hk_dlroute_event(struct hk_dl_event *ev)
 {
@@ -259,9 +330,16 @@ hk_dlroute_event(struct hk_dl_event *ev)
 	    (int)strlen(ev->received_at), (int)ev->ctype_len,
 	    (int)ev->headers_len, (int)ev->body_len, 0, 0, 0, 0,
 	    (int)strlen(ev->idem_key), (int)strlen(ev->event_type) };
-	struct hk_dlroute_ins *in = calloc(1, sizeof(*in));
-	char *a[4] = { malloc(cap), malloc(cap), malloc(cap), malloc(cap) };
+	struct hk_dlroute_ins *in;
+	char *a[4];
 
+	if (hk_dlroute_fresh(ev)) {
+		hk_dispatch_event_put(ev);	/* the caller's reference */
+		return;
+	}
+	in = calloc(1, sizeof(*in));
+	for (int k = 0; k < 4; k++)
+		a[k] = malloc(cap);
 	/* The entry is held until its rows are in (waiting), and ev lives
 	 * until the statement's callback (refs). */
 	ev->waiting++;

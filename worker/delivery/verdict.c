@@ -68,8 +68,50 @@ static const char hk_verdict_outcome_sql[] =
 
 #define HK_VERDICT_BATCH  512	/* attempts a statement, at most */
 
+/*
+ * Events attempted first (see dlroute.c): the event, each delivery in its
+ * state after the attempt, and the attempt, one row per delivery, the
+ * event's columns on its first row only (NULL on the others).  Only
+ * inserts: the conflict checks are the executor's, so the plan is kept
+ * (dlstore.h).  A delivery row that exists already (another copy of the
+ * entry got there first) takes this outcome only if it is ahead of it,
+ * as hk_verdict_outcome_sql would.
+ */
+static const char hk_verdict_fresh_sql[] =
+    "WITH t AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[],"
+    "  $4::text[], $5::text[], $6::bytea[], $7::text[], $8::text[],"
+    "  $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],"
+    "  $14::text[], $15::text[], $16::text[], $17::text[], $18::text[])"
+    "  AS t(id, rcv, src, ct, h, b, k, ty, d, st, us, att, code, lerr, sa,"
+    "  dur, aerr, resp)),"
+    " e AS (INSERT INTO events (id, source, idempotency_key, received_at,"
+    "  content_type, headers, body, event_type)"
+    "  SELECT id::uuid, src, k, rcv::timestamptz, ct, h::jsonb, b, ty"
+    "  FROM t WHERE src IS NOT NULL"
+    "  ON CONFLICT (id, received_at) DO NOTHING),"
+    " a AS (INSERT INTO attempts (event_id, destination, attempt,"
+    "  received_at, started_at, duration_us, status_code, error, response)"
+    "  SELECT id::uuid, d, 1, rcv::timestamptz, sa::timestamptz,"
+    "  dur::bigint, code::int, aerr, resp FROM t WHERE att = '1'"
+    "  ON CONFLICT (event_id, destination, attempt, received_at)"
+    "  DO NOTHING) "
+    "INSERT INTO deliveries AS x (event_id, destination, received_at,"
+    " status, attempts, next_attempt_at, last_status, last_error)"
+    " SELECT id::uuid, d, rcv::timestamptz, st, att::int,"
+    "  now() + us::bigint * interval '1 microsecond', code::int, lerr"
+    " FROM t"
+    " ON CONFLICT (event_id, destination, received_at) DO UPDATE"
+    " SET status = EXCLUDED.status, attempts = EXCLUDED.attempts,"
+    "  next_attempt_at = EXCLUDED.next_attempt_at,"
+    "  last_status = EXCLUDED.last_status,"
+    "  last_error = EXCLUDED.last_error, updated_at = now()"
+    " WHERE x.attempts < EXCLUDED.attempts";
+
+#define HK_VERDICT_FRESH_COLS  18
+
 static struct {
 	struct hk_dlbatch *outcome_b;	/* attempts and their verdicts */
+	struct hk_dlbatch *fresh_b;	/* events attempted first */
 } hk_verdict;
 
 static const char hk_verdict_resched_sql[] =
@@ -285,6 +327,74 @@ hk_verdict_judge(struct hk_dl_job *j, uint64_t *delay, char *err, size_t len)
 	return "retrying";
 }
 
+/*
+ * hk_verdict_fresh_row - the row of fresh job j (see hk_verdict_fresh_sql)
+ * into the batch; first: it carries the event's columns.
+ */
+static int
+hk_verdict_fresh_row(struct hk_dl_job *j, int first)
+{
+	const struct hk_dl_event *ev = j->ev;
+	const char *v[HK_VERDICT_FRESH_COLS];
+	int l[HK_VERDICT_FRESH_COLS];
+	char us[24], code[16], started[40], dur[24];
+	int tried = j->recorded;
+
+	snprintf(us, sizeof(us), "%llu", (unsigned long long)j->delay_us);
+	snprintf(code, sizeof(code), "%d", j->res.status);
+	hk_clock_iso8601(j->res.started_us, started, sizeof(started));
+	snprintf(dur, sizeof(dur), "%llu", (unsigned long long)
+	    ((j->end_ns - j->sent_ns) / 1000u));
+	v[0] = ev->id, v[1] = ev->received_at;
+	v[2] = first ? ev->source : NULL;
+	v[3] = first ? ev->ctype : NULL;
+	v[4] = first ? ev->headers : NULL;
+	v[5] = first ? ev->body : NULL;
+	v[6] = first && ev->idem_key[0] ? ev->idem_key : NULL;
+	v[7] = first && ev->event_type[0] ? ev->event_type : NULL;
+	v[8] = hk_dispatch.conf->dests[j->dest].name;
+	v[9] = j->status;
+	v[10] = j->has_delay ? us : NULL;
+	v[11] = tried ? "1" : "0";
+	v[12] = tried && j->res.status ? code : NULL;
+	v[13] = j->err[0] ? j->err : NULL;
+	v[14] = tried ? started : NULL;
+	v[15] = tried ? dur : NULL;
+	v[16] = tried && j->res.error[0] ? j->res.error : NULL;
+	v[17] = tried ? j->res.excerpt : NULL;
+	for (int k = 0; k < HK_VERDICT_FRESH_COLS; k++)
+		l[k] = v[k] == NULL ? 0 : k == 3 ? (int)ev->ctype_len
+		    : k == 4 ? (int)ev->headers_len : k == 5 ? (int)ev->body_len
+		    : (int)strlen(v[k]);
+	return hk_dlbatch_add(hk_verdict.fresh_b, v, l, hk_verdict_committed,
+	    j);
+}
+
+/*
+ * hk_verdict_fresh_done - fresh job j has its outcome (an attempt, or held
+ * back); once every job of its event has one, the event, its deliveries
+ * and attempts go to PostgreSQL together.  Each job ends when that is
+ * committed, and the last releases the entry's ack.
+ */
+static void
+hk_verdict_fresh_done(struct hk_dl_job *j)
+{
+	struct hk_dl_event *ev = j->ev;
+	struct hk_dl_job *jobs[HK_CONF_MAX_DESTS], *x;
+	int n = 0;
+
+	if (--ev->fresh_left > 0)
+		return;
+	/* A row's callback may end its job (a failed add, at once): the
+	 * list is copied first. */
+	TAILQ_FOREACH(x, &ev->fresh_jobs, evlink)
+		jobs[n++] = x;
+	TAILQ_INIT(&ev->fresh_jobs);
+	for (int i = 0; i < n; i++)
+		if (hk_verdict_fresh_row(jobs[i], i == 0) != HK_OK)
+			hk_verdict_committed(jobs[i], NULL);
+}
+
 /* hk_verdict_attempt_done - judge attempt j and write its outcome. */
 void
 hk_verdict_attempt_done(struct hk_dl_job *j)
@@ -316,6 +426,14 @@ hk_verdict_attempt_done(struct hk_dl_job *j)
 		hk_log_warn("delivery: event %s to %s is dead after %d "
 		    "attempts: %s", j->ev->id, dname, j->attempt, err);
 	hk_verdict_utf8(j->res.excerpt, j->res.excerpt_len);
+	if (j->fresh) {
+		j->status = status;
+		j->delay_us = delay;
+		j->has_delay = j->failed && !j->dead;
+		snprintf(j->err, sizeof(j->err), "%s", err);
+		hk_verdict_fresh_done(j);
+		return;
+	}
 	snprintf(att, sizeof(att), "%d", j->attempt);
 	hk_clock_iso8601(j->res.started_us, started, sizeof(started));
 	snprintf(dur, sizeof(dur), "%llu", (unsigned long long)
@@ -343,6 +461,15 @@ hk_verdict_reschedule(struct hk_dl_job *j, uint64_t delay_us)
 {
 	const char *dname = hk_dispatch.conf->dests[j->dest].name;
 	char us[24];
+
+	if (j->fresh) {		/* no row yet: written pending, due then */
+		j->status = "pending";
+		j->delay_us = delay_us;
+		j->has_delay = 1;
+		j->err[0] = '\0';
+		hk_verdict_fresh_done(j);
+		return;
+	}
 	const char *v[4] = { j->ev->id, dname, us, j->ev->received_at };
 	int l[4];
 
@@ -357,19 +484,25 @@ hk_verdict_reschedule(struct hk_dl_job *j, uint64_t delay_us)
 int
 hk_verdict_init(void)
 {
-	Oid text[12];
+	Oid text[12], fresh[HK_VERDICT_FRESH_COLS];
 
 	for (int k = 0; k < 12; k++)
 		text[k] = HK_DLSTORE_OID_TEXT;
+	for (int k = 0; k < HK_VERDICT_FRESH_COLS; k++)
+		fresh[k] = k == 5 ? HK_DLSTORE_OID_BYTEA : HK_DLSTORE_OID_TEXT;
 	/* The UPDATE joins the batch with deliveries: planned each time. */
 	hk_verdict.outcome_b = hk_dlbatch_new(hk_verdict_outcome_sql, 12, text,
 	    HK_VERDICT_BATCH, 0);
-	return hk_verdict.outcome_b != NULL ? HK_OK : HK_ERROR;
+	hk_verdict.fresh_b = hk_dlbatch_new(hk_verdict_fresh_sql,
+	    HK_VERDICT_FRESH_COLS, fresh, HK_VERDICT_BATCH, 1);
+	return hk_verdict.outcome_b != NULL && hk_verdict.fresh_b != NULL
+	    ? HK_OK : HK_ERROR;
 }
 
 void
 hk_verdict_shutdown(void)
 {
 	hk_dlbatch_free(hk_verdict.outcome_b);
-	hk_verdict.outcome_b = NULL;
+	hk_dlbatch_free(hk_verdict.fresh_b);
+	hk_verdict.outcome_b = hk_verdict.fresh_b = NULL;
 }

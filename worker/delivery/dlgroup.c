@@ -237,7 +237,11 @@ hk_dlgroup_entry(const redisReply *e, int new)
 
 	if (e->type != REDIS_REPLY_ARRAY || e->elements < 2
 	    || (id = e->element[0])->type != REDIS_REPLY_STRING
-	    || id->len >= sizeof(ev->entry) || hk_dlgroup_in_flight(id->str))
+	    || id->len >= sizeof(ev->entry))
+		return;
+	/* A new entry cannot be in flight here: only a re-read or a claimed
+	 * one may, and looking costs a comparison per entry in flight. */
+	if (!new && hk_dlgroup_in_flight(id->str))
 		return;
 	f = e->element[1];
 	if (f->type != REDIS_REPLY_ARRAY) {

@@ -461,6 +461,8 @@ hk_verdict_reschedule(struct hk_dl_job *j, uint64_t delay_us)
 {
 	const char *dname = hk_dispatch.conf->dests[j->dest].name;
 	char us[24];
+	const char *v[4] = { j->ev->id, dname, us, j->ev->received_at };
+	int l[4];
 
 	if (j->fresh) {		/* no row yet: written pending, due then */
 		j->status = "pending";
@@ -470,8 +472,6 @@ hk_verdict_reschedule(struct hk_dl_job *j, uint64_t delay_us)
 		hk_verdict_fresh_done(j);
 		return;
 	}
-	const char *v[4] = { j->ev->id, dname, us, j->ev->received_at };
-	int l[4];
 
 	snprintf(us, sizeof(us), "%llu", (unsigned long long)delay_us);
 	for (int k = 0; k < 4; k++)

@@ -42,6 +42,7 @@ commands find them again through their pid files.
 
 import argparse
 import atexit
+import json
 import os
 import random
 import re
@@ -442,6 +443,14 @@ class RedisServer(_Server):
         kwargs.setdefault("socket_timeout", 10)
         kwargs.setdefault("socket_connect_timeout", 2)
         return redis.Redis(host="127.0.0.1", port=self.port, db=0, **kwargs)
+
+    def pending(self, stream="hookd:events", group="delivery"):
+        """Entries of the consumer group read and not yet acknowledged."""
+        c = self.client()
+        try:
+            return c.xpending(stream, group)["pending"]
+        finally:
+            c.close()
 
     def _write_config(self):
         q = _redis_quote
@@ -956,6 +965,18 @@ class Hookd:
         """Pids of the master's live children (workers, stats process)."""
         return sorted(pid for pid in _proc_pids()
                       if (st := _proc_stat(pid)) and st[2] == self.pid and st[0] != "Z")
+
+    def role_pid(self, role):
+        """The pid of the live child with that role ("delivery", ...),
+        as `hookctl status --json` reports it (the first of them)."""
+        r = self.ctl("status", "--json")
+        assert r.returncode == 0, r.stderr
+        doc = json.loads(r.stdout)
+        procs = doc.get("processes", doc) if isinstance(doc, dict) else doc
+        for p in procs:
+            if p.get("role") == role and p.get("state", "running") != "dead":
+                return p["pid"]
+        raise AssertionError("no %s process in %s" % (role, r.stdout))
 
     def stop(self, timeout=15.0, check=True):
         """SIGTERM the master and wait up to timeout for it and every process

@@ -53,14 +53,6 @@ def attempts(pg, eid, name):
                 "WHERE event_id = %s AND destination = %s ORDER BY attempt", eid, name)
 
 
-def pending(redis_server):
-    c = redis_server.client()
-    try:
-        return c.xpending("hookd:events", "delivery")["pending"]
-    finally:
-        c.close()
-
-
 def test_two_destinations_exactly_once(hookd_factory, pg_server, redis_server, sinks):
     a, b = sinks(), sinks()
     h = start(hookd_factory, [
@@ -87,7 +79,7 @@ def test_two_destinations_exactly_once(hookd_factory, pg_server, redis_server, s
         at = attempts(pg_server, i, "beta")
         assert [(x[0], x[1], x[2]) for x in at] == [(1, 200, None)]
         assert at[0][3] == '{"ok":true}'
-    harness.wait_for(lambda: pending(redis_server) == 0, 10, what="XPENDING to be empty")
+    harness.wait_for(lambda: redis_server.pending() == 0, 10, what="XPENDING to be empty")
 
 
 def test_retries_on_schedule_then_dead(hookd_factory, pg_server, sinks):
@@ -209,32 +201,21 @@ def test_a_proxy_from_the_environment_is_not_used(hookd_factory, pg_server, sink
     assert proxy.got() == []
 
 
-def delivery_pid(h):
-    r = h.ctl("status", "--json")
-    assert r.returncode == 0, r.stderr
-    doc = json.loads(r.stdout)
-    procs = doc.get("processes", doc) if isinstance(doc, dict) else doc
-    for p in procs:
-        if p.get("role") == "delivery" and p.get("state", "running") != "dead":
-            return p["pid"]
-    raise AssertionError("no delivery worker in %s" % r.stdout)
-
-
 def test_kill9_mid_delivery_loses_nothing(hookd_factory, pg_server, redis_server, sinks):
     s = sinks()
     s.hold()
     h = start(hookd_factory, [dest("held", s.url)], timeout_ms=1000)
     ids = [post(h, b'{"k":%d}' % i) for i in range(5)]
     harness.wait_for(lambda: len(s.got()) >= 5, 10, what="the sink to hold 5 requests")
-    old = delivery_pid(h)
+    old = h.role_pid("delivery")
     os.kill(old, signal.SIGKILL)
-    harness.wait_for(lambda: delivery_pid(h) != old, 10, what="a new delivery worker",
+    harness.wait_for(lambda: h.role_pid("delivery") != old, 10, what="a new delivery worker",
                      ignore=(AssertionError, ValueError))
     s.release()
     harness.wait_for(lambda: all((delivery(pg_server, i, "held") or [""])[0] == "succeeded"
                                  for i in ids), 20, what="every delivery to succeed")
     assert set(ids) <= set(s.ids())
-    harness.wait_for(lambda: pending(redis_server) == 0, 15, what="XPENDING to be empty")
+    harness.wait_for(lambda: redis_server.pending() == 0, 15, what="XPENDING to be empty")
 
 
 def test_postgres_restart_mid_delivery(hookd_factory, pg_server, redis_server, sinks):
@@ -257,7 +238,7 @@ def test_postgres_restart_mid_delivery(hookd_factory, pg_server, redis_server, s
     assert set(ids) <= set(sent)
     # Every HTTP attempt is in attempts, once.
     assert recorded == sent
-    harness.wait_for(lambda: pending(redis_server) == 0, 15, what="XPENDING to be empty")
+    harness.wait_for(lambda: redis_server.pending() == 0, 15, what="XPENDING to be empty")
 
 
 def xlen(redis_server):
@@ -289,7 +270,7 @@ def test_stream_trimmed_below_oldest_pending(pg_server, redis_server, hookd_fact
     # Delivered and acked: the old entries go; the last seconds stay.
     harness.wait_for(lambda: xlen(redis_server) == 2, 15, what="the stream to be trimmed")
     # Acks are batched and asynchronous: wait for the last ones.
-    harness.wait_for(lambda: pending(redis_server) == 0, 10, what="no entry pending")
+    harness.wait_for(lambda: redis_server.pending() == 0, 10, what="no entry pending")
     assert sorted(s.ids()) == sorted(old + ids)
 
 
@@ -385,7 +366,7 @@ def test_graceful_stop_finishes_in_flight(hookd_factory, pg_server, redis_server
     harness.wait_for(lambda: s.got(), 10)
     assert h.stop() == 0
     assert delivery(pg_server, eid, "drain")[0] == "succeeded"
-    assert pending(redis_server) == 0
+    assert redis_server.pending() == 0
 
 
 def test_two_workers_share_without_double_sends(hookd_factory, pg_server, redis_server, sinks):
@@ -406,7 +387,7 @@ def test_two_workers_share_without_double_sends(hookd_factory, pg_server, redis_
     # One request per attempt row: nothing was sent twice for one attempt.
     assert sum(sent.values()) == len(s.got()) == 44
     assert rows(pg_server, "SELECT count(*) FROM attempts")[0][0] == 44
-    harness.wait_for(lambda: pending(redis_server) == 0, 10)
+    harness.wait_for(lambda: redis_server.pending() == 0, 10)
 
 
 def test_a_row_postgres_refuses_costs_only_that_row(hookd_factory, pg_server, redis_server,
@@ -436,7 +417,7 @@ def test_a_row_postgres_refuses_costs_only_that_row(hookd_factory, pg_server, re
     assert rows(pg_server, "SELECT count(*) FROM events WHERE id = %s", bad) == [(0,)]
     assert rows(pg_server, "SELECT count(*) FROM events WHERE id = ANY(%s::uuid[])",
                 good) == [(6,)]
-    harness.wait_for(lambda: pending(redis_server) == 1, 10, what="only the bad entry pending")
+    harness.wait_for(lambda: redis_server.pending() == 1, 10, what="only the bad entry pending")
 
 
 def test_consumers_are_named_by_host_and_instance(hookd_factory, redis_server, sinks):

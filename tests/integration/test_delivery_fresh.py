@@ -10,7 +10,6 @@ worker died, claimed from a dead one, or a second stream entry of the same
 event) whose rows exist is not attempted again.
 """
 
-import json
 import os
 import signal
 import socket
@@ -72,25 +71,6 @@ def attempts(pg, eid):
                 "WHERE event_id = %s ORDER BY destination, attempt", eid)
 
 
-def pending(redis_server):
-    c = redis_server.client()
-    try:
-        return c.xpending("hookd:events", "delivery")["pending"]
-    finally:
-        c.close()
-
-
-def delivery_pid(h):
-    r = h.ctl("status", "--json")
-    assert r.returncode == 0, r.stderr
-    doc = json.loads(r.stdout)
-    procs = doc.get("processes", doc) if isinstance(doc, dict) else doc
-    for p in procs:
-        if p.get("role") == "delivery" and p.get("state", "running") != "dead":
-            return p["pid"]
-    raise AssertionError("no delivery worker in %s" % r.stdout)
-
-
 def entry_of(redis_server, eid):
     """The stream entry of event eid: (entry id, fields)."""
     c = redis_server.client()
@@ -129,7 +109,7 @@ def test_attempted_first_fan_out(hookd_factory, pg_server, redis_server, sinks):
     assert rows(pg_server, "SELECT count(*) FROM events WHERE id = ANY(%s::uuid[])",
                 ids)[0][0] == 20
     assert all(a.ids().count(i) == 1 for i in ids)
-    harness.wait_for(lambda: pending(redis_server) == 0, 15, what="XPENDING to be empty")
+    harness.wait_for(lambda: redis_server.pending() == 0, 15, what="XPENDING to be empty")
 
 
 def test_kill9_between_attempt_and_commit(hookd_factory, pg_server, redis_server, sinks):
@@ -143,7 +123,7 @@ def test_kill9_between_attempt_and_commit(hookd_factory, pg_server, redis_server
     # Attempted, nothing written: the worker dies now.
     assert rows(pg_server, "SELECT count(*) FROM deliveries WHERE event_id = %s", eid)[0][0] == 0
     assert rows(pg_server, "SELECT count(*) FROM events WHERE id = %s", eid)[0][0] == 0
-    old = delivery_pid(h)
+    old = h.role_pid("delivery")
     os.kill(old, signal.SIGKILL)
     s.release()
     # Its successor re-reads the pending entry, stores it first this time,
@@ -154,7 +134,7 @@ def test_kill9_between_attempt_and_commit(hookd_factory, pg_server, redis_server
     assert len(got) == 2 and got[0].headers["webhook-id"] == got[1].headers["webhook-id"] == eid
     assert delivery(pg_server, eid, "held") == ("succeeded", 1, 200)
     assert attempts(pg_server, eid) == [("held", 1, 200)]
-    harness.wait_for(lambda: pending(redis_server) == 0, 15, what="XPENDING to be empty")
+    harness.wait_for(lambda: redis_server.pending() == 0, 15, what="XPENDING to be empty")
 
 
 def test_entry_read_again_not_attempted(hookd_factory, pg_server, redis_server, sinks):
@@ -171,7 +151,7 @@ def test_entry_read_again_not_attempted(hookd_factory, pg_server, redis_server, 
     # under the worker's name but never handled by it (a worker that died
     # after its rows were committed, before its XACK): the worker is
     # stopped, so that the copy goes to its blocked read or to ours.
-    old = delivery_pid(h)
+    old = h.role_pid("delivery")
     os.kill(old, signal.SIGSTOP)
     c = redis_server.client()
     try:
@@ -183,14 +163,14 @@ def test_entry_read_again_not_attempted(hookd_factory, pg_server, redis_server, 
     os.kill(old, signal.SIGKILL)
     # The successor re-reads its own pending entries first: the copy is
     # stored first, its rows exist, nothing is sent, and it is acked.
-    harness.wait_for(lambda: pending(redis_server) == 0, 20, what="the copy to be acked")
+    harness.wait_for(lambda: redis_server.pending() == 0, 20, what="the copy to be acked")
     assert s.ids().count(eid) == 1
     # An event whose entry and a prompt copy of it (within a second of its
     # arrival) are read by a consumer that then dies (another host's
     # worker): our worker claims them once idle for twice the delivery
     # timeout, sends the event once, and not again for the copy.
     settled(h, pg_server, s)
-    pid = delivery_pid(h)
+    pid = h.role_pid("delivery")
     os.kill(pid, signal.SIGSTOP)
     try:
         e2 = post(h, b'{"claimed":1}')
@@ -204,7 +184,7 @@ def test_entry_read_again_not_attempted(hookd_factory, pg_server, redis_server, 
             c.close()
     finally:
         os.kill(pid, signal.SIGCONT)
-    harness.wait_for(lambda: pending(redis_server) == 0, 20, what="the claimed entries acked")
+    harness.wait_for(lambda: redis_server.pending() == 0, 20, what="the claimed entries acked")
     time.sleep(0.5)     # nothing is expected: give a wrong send the time to show
     assert s.ids().count(e2) == 1
     # A copy read as new more than a second after the event's arrival (as
@@ -216,7 +196,7 @@ def test_entry_read_again_not_attempted(hookd_factory, pg_server, redis_server, 
         c.xadd("hookd:events", f)
     finally:
         c.close()
-    harness.wait_for(lambda: pending(redis_server) == 0 and xlen_acked(redis_server), 10,
+    harness.wait_for(lambda: redis_server.pending() == 0 and xlen_acked(redis_server), 10,
                      what="the second copy to be acked")
     time.sleep(0.5)     # nothing is expected: give a wrong send the time to show
     assert s.ids().count(eid) == 1

@@ -83,6 +83,7 @@
 #include "core.h"
 #include "enqscript.h"
 #include "enqueue.h"
+#include "fmt.h"
 #include "inbox.h"
 #include "log.h"
 #include "redisev.h"
@@ -115,6 +116,8 @@ struct hk_enqueue_req {
 	int          fallback;
 	char         id[HK_ENQUEUE_ID_MAX];
 	struct hk_inbox_req inbox;
+	char         win[12];		/* dedup_window_s, formatted once */
+	size_t       winlen;
 	size_t       keylen;
 	char         key[];		/* <prefix>dedup:<source>:<key> */
 };
@@ -318,11 +321,11 @@ hk_enqueue_resp(char *p, const char *s, size_t n)
 
 /*
  * The HK_ENQSCRIPT_FIELDS of one event (enqscript.h), pointers into the
- * request and its event; the window is formatted into win.
+ * request and its event.
  */
 static int
 hk_enqueue_fields(const struct hk_enqueue_req *req, const char **v,
-    size_t *l, char *win, size_t winsz)
+    size_t *l)
 {
 	const struct hk_enqueue_event *ev = &req->ev;
 	int n = 0;
@@ -337,8 +340,7 @@ hk_enqueue_fields(const struct hk_enqueue_req *req, const char **v,
 	    ev->headers_json ? ev->headers_len : 2);
 	HK_ARG(ev->body ? ev->body : "", ev->body_len);
 	if (req->keylen > 0)
-		HK_ARG(win, (size_t)snprintf(win, winsz, "%d",
-		    ev->src->dedup_window_s));
+		HK_ARG(req->win, req->winlen);
 	else
 		HK_ARG("", 0);
 	HK_ARG(ev->idem_key != NULL ? ev->idem_key : "",
@@ -377,14 +379,13 @@ hk_enqueue_xadd_send(struct hk_enqueue_batch *b)
 {
 	const char *v[HK_ENQSCRIPT_FIELDS], *argv[3 + 2 * HK_ENQSCRIPT_FIELDS];
 	size_t l[HK_ENQSCRIPT_FIELDS], lens[3 + 2 * HK_ENQSCRIPT_FIELDS];
-	char win[16];
 	int argc = 0, nf;
 
 	argv[argc] = "XADD", lens[argc++] = 4;
 	argv[argc] = hk_enqueue.stream, lens[argc] = strlen(hk_enqueue.stream);
 	argc++;
 	argv[argc] = "*", lens[argc++] = 1;
-	nf = hk_enqueue_fields(b->req[0], v, l, win, sizeof(win));
+	nf = hk_enqueue_fields(b->req[0], v, l);
 	for (int f = 0; f < nf; f++) {
 		/* The optional fields, as the script: only when not empty. */
 		if (hk_enqueue_names[f] == NULL || (f > 5 && l[f] == 0))
@@ -411,7 +412,7 @@ hk_enqueue_batch_send(struct hk_enqueue_batch *b, int eval)
 {
 	const char *v[HK_ENQSCRIPT_FIELDS];
 	size_t l[HK_ENQSCRIPT_FIELDS], len, nkeys = 0, slen;
-	char win[16], num[24], *cmd, *p;
+	char num[24], *cmd, *p;
 	const char *head = eval ? "EVAL" : "EVALSHA";
 	const char *script = eval ? hk_enqscript : hk_enqueue.sha;
 	size_t scriptlen = eval ? hk_enqscript_len : 40;
@@ -431,7 +432,7 @@ hk_enqueue_batch_send(struct hk_enqueue_batch *b, int eval)
 	for (int i = 0; i < b->n; i++) {
 		if (b->req[i]->keylen > 0)
 			len += hk_enqueue_resp_len(b->req[i]->keylen);
-		nf = hk_enqueue_fields(b->req[i], v, l, win, sizeof(win));
+		nf = hk_enqueue_fields(b->req[i], v, l);
 		for (int f = 0; f < nf; f++)
 			len += hk_enqueue_resp_len(l[f]);
 	}
@@ -448,7 +449,7 @@ hk_enqueue_batch_send(struct hk_enqueue_batch *b, int eval)
 			p = hk_enqueue_resp(p, b->req[i]->key,
 			    b->req[i]->keylen);
 	for (int i = 0; i < b->n; i++) {
-		nf = hk_enqueue_fields(b->req[i], v, l, win, sizeof(win));
+		nf = hk_enqueue_fields(b->req[i], v, l);
 		for (int f = 0; f < nf; f++)
 			p = hk_enqueue_resp(p, v[f], l[f]);
 	}
@@ -1091,6 +1092,8 @@ hk_enqueue_req_new(const struct hk_enqueue_event *ev)
 		memcpy(p += 6, ev->src->name, nlen);
 		*(p += nlen) = ':';
 		memcpy(p + 1, ev->idem_key, ev->idem_len);
+		req->winlen = (size_t)(hk_fmt_u64(req->win,
+		    (uint64_t)ev->src->dedup_window_s) - req->win);
 	}
 	return req;
 }

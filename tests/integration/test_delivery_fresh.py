@@ -212,3 +212,38 @@ def xlen_acked(redis_server):
         return g and last and g[0]["last-delivered-id"] == last[0][0]
     finally:
         c.close()
+
+
+def test_new_entry_whose_rows_exist(hookd_factory, pg_server, redis_server, sinks):
+    """A new event's rows go in without ON CONFLICT, which PostgreSQL does
+    for less; when they were there after all (a prompt copy of an entry
+    whose event another worker already wrote), the statement goes again
+    with it: nothing fails, nothing is lost, the copy is acked."""
+    s = sinks()
+    h = start(hookd_factory, [dest("once", s.url)])
+    settled(h, pg_server, s)
+    eid = post(h, b'{"copy":1}')
+    harness.wait_for(lambda: (delivery(pg_server, eid, "once") or [""])[0] == "succeeded", 10,
+                     interval=0.02, what="the delivery to succeed")
+    assert attempted_first(pg_server, eid)
+    _, f = entry_of(redis_server, eid)
+    # Within a second of the event's arrival: read as new, attempted first,
+    # and its rows are there.
+    others = [post(h, b'{"with":%d}' % i) for i in range(3)]
+    c = redis_server.client()
+    try:
+        c.xadd("hookd:events", f)
+    finally:
+        c.close()
+    others += [post(h, b'{"after":%d}' % i) for i in range(3)]
+    harness.wait_for(lambda: redis_server.pending() == 0 and xlen_acked(redis_server), 10,
+                     what="the copy to be acked")
+    harness.wait_for(lambda: all((delivery(pg_server, i, "once") or [""])[0] == "succeeded"
+                                 for i in others), 10, what="the other events")
+    assert rows(pg_server, "SELECT count(*) FROM events WHERE id = %s", eid)[0][0] == 1
+    assert delivery(pg_server, eid, "once") == ("succeeded", 1, 200)
+    assert attempts(pg_server, eid) == [("once", 1, 200)]
+    for i in others:
+        assert attempts(pg_server, i) == [("once", 1, 200)]
+        assert s.ids().count(i) == 1
+    assert "statement failed" not in h.log_text()

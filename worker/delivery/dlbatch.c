@@ -44,6 +44,7 @@ struct hk_dlbatch_flight {
 
 struct hk_dlbatch {
 	const char               *sql;
+	const char               *alt;	/* sql with ON CONFLICT, or NULL */
 	int                       ncols, maxrows;
 	Oid                       elem[HK_DLBATCH_COLS];
 	struct hk_dlbatch_flight *cur;	/* rows waiting; NULL: none */
@@ -150,8 +151,8 @@ hk_dlbatch_send(struct hk_dlbatch_flight *f)
 		t[k] = b->elem[k] == HK_DLSTORE_OID_BYTEA
 		    ? HK_DLBATCH_OID_BYTEAARR : HK_DLBATCH_OID_TEXTARR;
 	}
-	if (hk_dlstore_submit(b->sql, b->ncols, v, l, t, hk_dlbatch_done, f)
-	    == HK_OK)
+	if (hk_dlstore_submit_alt(b->sql, b->alt, b->ncols, v, l, t,
+	    hk_dlbatch_done, f) == HK_OK)
 		return;
 	hk_log_error("delivery: out of memory queueing %d rows for "
 	    "PostgreSQL", f->nrows);
@@ -242,8 +243,8 @@ hk_dlbatch_add(struct hk_dlbatch *b, const char *const *vals,
 }
 
 struct hk_dlbatch *
-hk_dlbatch_new(const char *sql, int ncols, const Oid *elem, int maxrows,
-    int keep_plan)
+hk_dlbatch_new(const char *sql, const char *alt, int ncols, const Oid *elem,
+    int maxrows, int keep_plan)
 {
 	struct hk_dlbatch *b;
 
@@ -252,10 +253,12 @@ hk_dlbatch_new(const char *sql, int ncols, const Oid *elem, int maxrows,
 	if ((b = calloc(1, sizeof(*b))) == NULL)
 		return NULL;
 	b->sql = sql;
+	b->alt = alt;
 	b->ncols = ncols;
 	b->maxrows = maxrows;
 	memcpy(b->elem, elem, (size_t)ncols * sizeof(Oid));
-	if ((keep_plan && hk_dlstore_keep_plan(sql) != HK_OK)
+	if ((keep_plan && (hk_dlstore_keep_plan(sql) != HK_OK
+	    || (alt != NULL && hk_dlstore_keep_plan(alt) != HK_OK)))
 	    || hk_dlstore_batcher(hk_dlbatch_flush, b, 1) != HK_OK) {
 		free(b);
 		return NULL;

@@ -31,10 +31,12 @@ struct hk_dlbatch;
 
 /*
  * sql takes parameter k as an array of elem[k] (HK_DLSTORE_OID_TEXT or
- * HK_DLSTORE_OID_BYTEA); at most HK_DLBATCH_COLS columns.
+ * HK_DLSTORE_OID_BYTEA); at most HK_DLBATCH_COLS columns.  alt: NULL, or
+ * sql with ON CONFLICT, sql being an optimistic insert without it (see
+ * hk_dlstore_submit_alt).
  */
-struct hk_dlbatch *hk_dlbatch_new(const char *sql, int ncols,
-    const Oid *elem, int maxrows, int keep_plan);
+struct hk_dlbatch *hk_dlbatch_new(const char *sql, const char *alt,
+    int ncols, const Oid *elem, int maxrows, int keep_plan);
 /* One row: ncols values (NULL is SQL NULL), copied. */
 int  hk_dlbatch_add(struct hk_dlbatch *b, const char *const *vals,
     const int *lens, hk_dlstore_cb cb, void *arg);

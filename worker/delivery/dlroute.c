@@ -46,6 +46,7 @@
 
 static struct {
 	struct hk_dlbatch *rows_b;	/* events and their deliveries */
+	struct hk_dlbatch *new_rows_b;	/* the same, of new entries */
 	const void *rows_res;		/* the result rows_at points into */
 	int       rows_at;
 } hk_dlroute;
@@ -58,26 +59,37 @@ static struct {
  * ones), '{}' for none, then its idempotency key and its event type (NULL:
  * none).  Only new delivery rows come back.
  */
-static const char hk_dlroute_rows_sql[] =
-    "WITH t AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[],"
-    "  $4::text[], $5::text[], $6::bytea[], $7::text[], $8::text[],"
-    "  $9::text[], $10::text[], $11::text[], $12::text[])"
-    "  AS t(id, src, rcv, ct, h, b, d, s, us, e, k, ty)),"
-    " e AS (INSERT INTO events (id, source, idempotency_key, received_at,"
-    "  content_type, headers, body, event_type)"
-    "  SELECT id::uuid, src, k, rcv::timestamptz, ct, h::jsonb, b, ty"
-    "  FROM t"
-    "  ON CONFLICT (id, received_at) DO NOTHING) "
-    "INSERT INTO deliveries (event_id, destination, received_at, status,"
-    " next_attempt_at, last_error)"
-    " SELECT t.id::uuid, x.d, t.rcv::timestamptz, x.s,"
-    "  now() + x.us * interval '1 microsecond', nullif(x.e, '')"
-    " FROM t, unnest(t.d::text[], t.s::text[], t.us::bigint[], t.e::text[])"
-    "  AS x(d, s, us, e)"
-    " ON CONFLICT (event_id, destination, received_at) DO NOTHING"
-    " RETURNING event_id, destination";
+#define HK_DLROUTE_ROWS(ev_conflict, dl_conflict)			\
+    "WITH t AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[],"	\
+    "  $4::text[], $5::text[], $6::bytea[], $7::text[], $8::text[],"	\
+    "  $9::text[], $10::text[], $11::text[], $12::text[])"		\
+    "  AS t(id, src, rcv, ct, h, b, d, s, us, e, k, ty)),"		\
+    " e AS (INSERT INTO events (id, source, idempotency_key, received_at,"	\
+    "  content_type, headers, body, event_type)"			\
+    "  SELECT id::uuid, src, k, rcv::timestamptz, ct, h::jsonb, b, ty"	\
+    "  FROM t" ev_conflict ") "						\
+    "INSERT INTO deliveries (event_id, destination, received_at, status,"	\
+    " next_attempt_at, last_error)"					\
+    " SELECT t.id::uuid, x.d, t.rcv::timestamptz, x.s,"			\
+    "  now() + x.us * interval '1 microsecond', nullif(x.e, '')"	\
+    " FROM t, unnest(t.d::text[], t.s::text[], t.us::bigint[], t.e::text[])"	\
+    "  AS x(d, s, us, e)" dl_conflict					\
+    " RETURNING event_id, destination"
+
+static const char hk_dlroute_rows_sql[] = HK_DLROUTE_ROWS(
+    "  ON CONFLICT (id, received_at) DO NOTHING",
+    " ON CONFLICT (event_id, destination, received_at) DO NOTHING");
+/* For new entries (hk_dlgroup_fresh): optimistic, the former in its place
+ * when a row was there after all (hk_dlstore_submit_alt). */
+static const char hk_dlroute_new_rows_sql[] = HK_DLROUTE_ROWS("", "");
 
 #define HK_DLROUTE_BATCH  256	/* events a statement, at most */
+
+static const Oid hk_dlroute_cols[12] = { HK_DLSTORE_OID_TEXT,
+	HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT,
+	HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_BYTEA, HK_DLSTORE_OID_TEXT,
+	HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT,
+	HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT };
 
 /* hk_dlroute_routes - does destination d take events of source? */
 static int
@@ -358,8 +370,9 @@ hk_dlroute_event(struct hk_dl_event *ev)
 			v[k + 6] = a[k];
 			l[k + 6] = (int)strlen(a[k]);
 		}
-		if (hk_dlbatch_add(hk_dlroute.rows_b, v, l,
-		    hk_dlroute_rows_done, in) != HK_OK) {
+		if (hk_dlbatch_add(ev->fresh ? hk_dlroute.new_rows_b
+		    : hk_dlroute.rows_b, v, l, hk_dlroute_rows_done, in)
+		    != HK_OK) {
 			hk_log_error("delivery: out of memory routing event %s",
 			    ev->id);
 			hk_dlroute_rows_done(in, NULL);	/* frees in */
@@ -381,14 +394,12 @@ hk_dlroute_init(struct hk_child *c, hk_dispatch_done_fn done)
 	memset(&hk_dlroute, 0, sizeof(hk_dlroute));
 	if (hk_dispatch_init(c, done) != HK_OK || hk_dlqueue_init() != HK_OK)
 		return HK_ERROR;
-	hk_dlroute.rows_b = hk_dlbatch_new(hk_dlroute_rows_sql, 12,
-	    (const Oid[]){ HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT,
-	    HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT,
-	    HK_DLSTORE_OID_BYTEA, HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT,
-	    HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT, HK_DLSTORE_OID_TEXT,
-	    HK_DLSTORE_OID_TEXT },
-	    HK_DLROUTE_BATCH, 1);
-	if (hk_verdict_init() != HK_OK || hk_dlroute.rows_b == NULL)
+	hk_dlroute.rows_b = hk_dlbatch_new(hk_dlroute_rows_sql, NULL, 12,
+	    hk_dlroute_cols, HK_DLROUTE_BATCH, 1);
+	hk_dlroute.new_rows_b = hk_dlbatch_new(hk_dlroute_new_rows_sql,
+	    hk_dlroute_rows_sql, 12, hk_dlroute_cols, HK_DLROUTE_BATCH, 1);
+	if (hk_verdict_init() != HK_OK || hk_dlroute.rows_b == NULL
+	    || hk_dlroute.new_rows_b == NULL)
 		return HK_ERROR;
 	if (hk_dlscan_init() != HK_OK)
 		return HK_ERROR;
@@ -404,6 +415,7 @@ hk_dlroute_shutdown(void)
 	hk_dlqueue_shutdown();
 	hk_dlscan_shutdown();
 	hk_dlbatch_free(hk_dlroute.rows_b);
+	hk_dlbatch_free(hk_dlroute.new_rows_b);
 	hk_verdict_shutdown();
 	hk_dispatch_shutdown();
 	memset(&hk_dlroute, 0, sizeof(hk_dlroute));

@@ -28,6 +28,7 @@ enum { HK_DLOP_WAIT, HK_DLOP_OK, HK_DLOP_ERROR, HK_DLOP_ABORTED };
 struct hk_dlstore_op {
 	TAILQ_ENTRY(hk_dlstore_op) link;
 	const char   *sql;
+	const char   *alt;		/* sql with ON CONFLICT, or NULL */
 	int           n;
 	hk_dlstore_cb cb;
 	void         *arg;
@@ -256,6 +257,25 @@ hk_dlstore_error(const struct hk_dlstore_op *op, const PGresult *res)
 	    PQresultErrorMessage(res)), op->sql);
 }
 
+/*
+ * hk_dlstore_conflict - an optimistic insert met a row that was there
+ * (SQLSTATE 23505, unique_violation): from now on op is its alt, which
+ * skips such rows.  1 when so.
+ */
+static int
+hk_dlstore_conflict(struct hk_dlstore_op *op, const PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	if (op->alt == NULL || state == NULL || strcmp(state, "23505") != 0)
+		return 0;
+	hk_log_debug("postgres: a row was already there; the statement goes "
+	    "again with ON CONFLICT: %.60s...", op->alt);
+	op->sql = op->alt;
+	op->alt = NULL;
+	return 1;
+}
+
 /* hk_dlstore_outcome - one statement's result, kept until the Sync. */
 static void
 hk_dlstore_outcome(struct hk_dlstore_op *op, PGresult *res)
@@ -272,6 +292,11 @@ hk_dlstore_outcome(struct hk_dlstore_op *op, PGresult *res)
 		op->outcome = HK_DLOP_ABORTED;
 		break;
 	default:
+		if (hk_dlstore_conflict(op, res)) {
+			/* Sent again as alt, with what was aborted. */
+			op->outcome = HK_DLOP_ABORTED;
+			break;
+		}
 		op->outcome = HK_DLOP_ERROR;
 		op->tries++;
 		hk_dlstore_error(op, res);
@@ -385,6 +410,14 @@ int
 hk_dlstore_submit(const char *sql, int n, const char *const *vals,
     const int *lens, const Oid *types, hk_dlstore_cb cb, void *arg)
 {
+	return hk_dlstore_submit_alt(sql, NULL, n, vals, lens, types, cb, arg);
+}
+
+int
+hk_dlstore_submit_alt(const char *sql, const char *alt, int n,
+    const char *const *vals, const int *lens, const Oid *types,
+    hk_dlstore_cb cb, void *arg)
+{
 	struct hk_dlstore_op *op;
 	size_t need = sizeof(*op) + (size_t)n * (sizeof(char *) + 2
 	    * sizeof(int) + sizeof(Oid));
@@ -396,6 +429,7 @@ hk_dlstore_submit(const char *sql, int n, const char *const *vals,
 		return HK_ERROR;
 	op->bytes = need;
 	op->sql = sql;
+	op->alt = alt;
 	op->n = n;
 	op->cb = cb;
 	op->arg = arg;

@@ -72,40 +72,46 @@ static const char hk_verdict_outcome_sql[] =
  * Events attempted first (see dlroute.c): the event, each delivery in its
  * state after the attempt, and the attempt, one row per delivery, the
  * event's columns on its first row only (NULL on the others).  Only
- * inserts: the conflict checks are the executor's, so the plan is kept
- * (dlstore.h).  A delivery row that exists already (another copy of the
- * entry got there first) takes this outcome only if it is ahead of it,
- * as hk_verdict_outcome_sql would.
+ * inserts, so the plan is kept (dlstore.h).  Written twice: optimistic,
+ * without ON CONFLICT, since a new event's rows are almost never there
+ * yet; and with it (_safe), sent in its place when the first meets a row
+ * that was (a prompt copy of the entry that another worker stored:
+ * hk_dlstore_submit_alt).  There, a delivery row that exists already takes
+ * this outcome only if it is ahead of it, as hk_verdict_outcome_sql would.
  */
-static const char hk_verdict_fresh_sql[] =
-    "WITH t AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[],"
-    "  $4::text[], $5::text[], $6::bytea[], $7::text[], $8::text[],"
-    "  $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],"
-    "  $14::text[], $15::text[], $16::text[], $17::text[], $18::text[])"
-    "  AS t(id, rcv, src, ct, h, b, k, ty, d, st, us, att, code, lerr, sa,"
-    "  dur, aerr, resp)),"
-    " e AS (INSERT INTO events (id, source, idempotency_key, received_at,"
-    "  content_type, headers, body, event_type)"
-    "  SELECT id::uuid, src, k, rcv::timestamptz, ct, h::jsonb, b, ty"
-    "  FROM t WHERE src IS NOT NULL"
-    "  ON CONFLICT (id, received_at) DO NOTHING),"
-    " a AS (INSERT INTO attempts (event_id, destination, attempt,"
-    "  received_at, started_at, duration_us, status_code, error, response)"
-    "  SELECT id::uuid, d, 1, rcv::timestamptz, sa::timestamptz,"
-    "  dur::bigint, code::int, aerr, resp FROM t WHERE att = '1'"
+#define HK_VERDICT_FRESH(ev_conflict, att_conflict, dl_conflict)	\
+    "WITH t AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[],"	\
+    "  $4::text[], $5::text[], $6::bytea[], $7::text[], $8::text[],"	\
+    "  $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],"	\
+    "  $14::text[], $15::text[], $16::text[], $17::text[], $18::text[])"	\
+    "  AS t(id, rcv, src, ct, h, b, k, ty, d, st, us, att, code, lerr, sa,"	\
+    "  dur, aerr, resp)),"						\
+    " e AS (INSERT INTO events (id, source, idempotency_key, received_at,"	\
+    "  content_type, headers, body, event_type)"			\
+    "  SELECT id::uuid, src, k, rcv::timestamptz, ct, h::jsonb, b, ty"	\
+    "  FROM t WHERE src IS NOT NULL" ev_conflict "),"			\
+    " a AS (INSERT INTO attempts (event_id, destination, attempt,"	\
+    "  received_at, started_at, duration_us, status_code, error, response)"	\
+    "  SELECT id::uuid, d, 1, rcv::timestamptz, sa::timestamptz,"	\
+    "  dur::bigint, code::int, aerr, resp FROM t WHERE att = '1'"	\
+    att_conflict ") "							\
+    "INSERT INTO deliveries AS x (event_id, destination, received_at,"	\
+    " status, attempts, next_attempt_at, last_status, last_error)"	\
+    " SELECT id::uuid, d, rcv::timestamptz, st, att::int,"		\
+    "  now() + us::bigint * interval '1 microsecond', code::int, lerr"	\
+    " FROM t" dl_conflict
+
+static const char hk_verdict_fresh_sql[] = HK_VERDICT_FRESH("", "", "");
+static const char hk_verdict_fresh_safe_sql[] = HK_VERDICT_FRESH(
+    "  ON CONFLICT (id, received_at) DO NOTHING",
     "  ON CONFLICT (event_id, destination, attempt, received_at)"
-    "  DO NOTHING) "
-    "INSERT INTO deliveries AS x (event_id, destination, received_at,"
-    " status, attempts, next_attempt_at, last_status, last_error)"
-    " SELECT id::uuid, d, rcv::timestamptz, st, att::int,"
-    "  now() + us::bigint * interval '1 microsecond', code::int, lerr"
-    " FROM t"
+    "  DO NOTHING",
     " ON CONFLICT (event_id, destination, received_at) DO UPDATE"
     " SET status = EXCLUDED.status, attempts = EXCLUDED.attempts,"
     "  next_attempt_at = EXCLUDED.next_attempt_at,"
     "  last_status = EXCLUDED.last_status,"
     "  last_error = EXCLUDED.last_error, updated_at = now()"
-    " WHERE x.attempts < EXCLUDED.attempts";
+    " WHERE x.attempts < EXCLUDED.attempts");
 
 #define HK_VERDICT_FRESH_COLS  18
 
@@ -491,10 +497,11 @@ hk_verdict_init(void)
 	for (int k = 0; k < HK_VERDICT_FRESH_COLS; k++)
 		fresh[k] = k == 5 ? HK_DLSTORE_OID_BYTEA : HK_DLSTORE_OID_TEXT;
 	/* The UPDATE joins the batch with deliveries: planned each time. */
-	hk_verdict.outcome_b = hk_dlbatch_new(hk_verdict_outcome_sql, 12, text,
-	    HK_VERDICT_BATCH, 0);
+	hk_verdict.outcome_b = hk_dlbatch_new(hk_verdict_outcome_sql, NULL,
+	    12, text, HK_VERDICT_BATCH, 0);
 	hk_verdict.fresh_b = hk_dlbatch_new(hk_verdict_fresh_sql,
-	    HK_VERDICT_FRESH_COLS, fresh, HK_VERDICT_BATCH, 1);
+	    hk_verdict_fresh_safe_sql, HK_VERDICT_FRESH_COLS, fresh,
+	    HK_VERDICT_BATCH, 1);
 	return hk_verdict.outcome_b != NULL && hk_verdict.fresh_b != NULL
 	    ? HK_OK : HK_ERROR;
 }

@@ -276,30 +276,49 @@ fail:
 	return NULL;
 }
 
+/*
+ * hk_outbound_easy - a handle from the idle list, or a new one with the
+ * options every attempt shares.  A handle goes back to the list as it is,
+ * not reset: a reset frees what curl keeps per handle and the next attempt
+ * would set it all again (perf/README.md).
+ */
+static CURL *
+hk_outbound_easy(void)
+{
+	CURL *e;
+
+	if (hk_outbound.nidle > 0)
+		return hk_outbound.idle[--hk_outbound.nidle];
+	if ((e = curl_easy_init()) == NULL)
+		return NULL;
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* No proxy, whatever http_proxy and friends say: the guard must judge
+	 * the destination's address, not a proxy's. */
+	curl_easy_setopt(e, CURLOPT_PROXY, "");
+	curl_easy_setopt(e, CURLOPT_POST, 1L);
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "hookd/" HK_VERSION);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, hk_outbound_write_cb);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, hk_outbound_header_cb);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, hk_outbound_opensocket);
+	return e;
+}
+
+/* hk_outbound_setopts - what differs from one attempt to the next. */
 static void
 hk_outbound_setopts(struct hk_outbound_xfer *x, const struct hk_outbound_req *r)
 {
 	CURL *e = x->easy;
 
 	curl_easy_setopt(e, CURLOPT_URL, r->dest->url);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	/* No proxy, whatever http_proxy and friends say: the guard must judge
-	 * the destination's address, not a proxy's. */
-	curl_easy_setopt(e, CURLOPT_PROXY, "");
-	curl_easy_setopt(e, CURLOPT_POST, 1L);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)r->dest->timeout_ms);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "hookd/" HK_VERSION);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, hk_outbound_write_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, hk_outbound_header_cb);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
-	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, hk_outbound_opensocket);
 	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
 }
@@ -316,8 +335,7 @@ hk_outbound_send(const struct hk_outbound_req *r, hk_outbound_cb cb, void *arg)
 	x->arg = arg;
 	x->res.retry_after_s = -1;
 	x->res.started_us = hk_clock_real_us();
-	x->easy = hk_outbound.nidle > 0 ? hk_outbound.idle[--hk_outbound.nidle]
-	    : curl_easy_init();
+	x->easy = hk_outbound_easy();
 	if (x->easy == NULL
 	    || (x->headers = hk_outbound_headers(r, now)) == NULL) {
 		if (x->easy != NULL)
@@ -402,7 +420,10 @@ hk_outbound_done_cb(evutil_socket_t fd, short what, void *arg)
 		x->cb(x->arg, &x->res);
 		curl_slist_free_all(x->headers);
 		if (hk_outbound.nidle < HK_OUTBOUND_IDLE) {
-			curl_easy_reset(x->easy);
+			/* Nothing of this attempt's is left for curl to see. */
+			curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, NULL);
+			curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, NULL);
+			curl_easy_setopt(x->easy, CURLOPT_ERRORBUFFER, NULL);
 			hk_outbound.idle[hk_outbound.nidle++] = x->easy;
 		} else
 			curl_easy_cleanup(x->easy);

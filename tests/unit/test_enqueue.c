@@ -370,47 +370,6 @@ test_redis_one_call_per_turn(void)
 	HK_CHECK(hk_enqueue_inflight() == 0);
 }
 
-/*
- * While a call is out, what the following turns accept waits for its
- * answer and then goes as one call: one call per round trip.  CLIENT PAUSE
- * holds the first call in Redis across several turns of the loop, for
- * less than redis.timeout_ms (200 here).
- */
-static void
-test_redis_one_call_per_round_trip(void)
-{
-	enum { N = 6 };
-	static struct hk_enqueue_event ev[N];
-	static struct outcome o[N];
-	char key[32];
-	long evalsha0 = cmd_calls("evalsha");
-	int before = answered, bad = 0;
-	uint64_t t0;
-
-	HK_CHECK(evalsha0 >= 0);
-	freeReplyObject(redisCommand(rsync, "CLIENT PAUSE 150 WRITE"));
-	for (int i = 0; i < N; i++) {
-		snprintf(key, sizeof(key), "trip-%d", i);
-		make_event(&ev[i], 0, key);
-		submit(&ev[i], &o[i]);
-		/* A few turns of the loop between two events. */
-		t0 = hk_clock_mono_ns();
-		while (hk_clock_mono_ns() - t0 < 15000000u)
-			event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
-	}
-	HK_CHECK(answered == before);		/* the first call is held */
-	HK_CHECK(run_until(&answered, before + N, 5000));
-	/* The first event alone, then the five that came during it. */
-	HK_CHECK(cmd_calls("evalsha") - evalsha0 == 2);
-	for (int i = 0; i < N; i++)
-		if (o[i].calls != 1 || o[i].fallback != 0 || o[i].result
-		    != HK_ENQUEUE_STORED || stream_count(ev[i].id, NULL, NULL)
-		    != 1)
-			bad++;
-	HK_CHECK(bad == 0);
-	HK_CHECK(hk_enqueue_inflight() == 0);
-}
-
 /* Redis lost its script cache: EVALSHA's NOSCRIPT becomes an EVAL. */
 static void
 test_redis_noscript(void)
@@ -743,7 +702,6 @@ main(void)
 	HK_RUN(test_redis_stored_then_duplicate);
 	HK_RUN(test_redis_pipelined);
 	HK_RUN(test_redis_one_call_per_turn);
-	HK_RUN(test_redis_one_call_per_round_trip);
 	HK_RUN(test_redis_noscript);
 	HK_RUN(test_redis_killed);
 	HK_RUN(test_redis_stalls);

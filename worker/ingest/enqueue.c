@@ -159,7 +159,6 @@ static struct {
 	struct hk_enqueue_q     held;	/* stored, waiting for WAIT's answer */
 	struct hk_enqueue_q     done;	/* to call back on the next turn */
 	int                   inflight;
-	int                   calls;	/* batches and WAITs unanswered */
 	/* Sentinel (redisloc.h): the master is found, not configured. */
 	struct hk_redisloc_client loc;
 	int                   finding;	/* asked where the master is */
@@ -359,7 +358,6 @@ hk_enqueue_batch_sent(struct hk_enqueue_batch *b)
 {
 	uint64_t now = hk_clock_mono_ns();
 
-	hk_enqueue.calls++;
 	for (int i = 0; i < b->n; i++) {
 		b->req[i]->where = HK_REQ_REDIS;
 		b->req[i]->sent_ns = now;
@@ -523,31 +521,12 @@ hk_enqueue_batch_stored(struct hk_enqueue_req *req, const redisReply *e)
 	hk_enqueue_finish(req, req->result, req->id, 0);
 }
 
-/*
- * hk_enqueue_answered - a call came back.  With none left out, what came
- * in meanwhile goes out now, as one call: the events that arrive while
- * Redis works on a call wait for its answer and then share the next one,
- * so that a worker makes one call per round trip, not one per turn.
- */
-static void
-hk_enqueue_answered(void)
-{
-	if (hk_enqueue.calls > 0)
-		hk_enqueue.calls--;
-	if (hk_enqueue.calls == 0 && !TAILQ_EMPTY(&hk_enqueue.pending)
-	    && !hk_enqueue.flush_armed) {
-		hk_enqueue.flush_armed = 1;
-		event_active(hk_enqueue.flush_ev, EV_TIMEOUT, 1);
-	}
-}
-
 static void
 hk_enqueue_batch_reply(redisAsyncContext *ac, void *reply, void *arg)
 {
 	struct hk_enqueue_batch *b = arg;
 	redisReply *r = reply;
 
-	hk_enqueue_answered();
 	for (int i = 0; i < b->n; i++)
 		TAILQ_REMOVE(&hk_enqueue.sent, b->req[i], link);
 	if (r == NULL) {
@@ -608,7 +587,6 @@ hk_enqueue_wait_reply(redisAsyncContext *ac, void *reply, void *arg)
 	    ? r->integer : -1;
 	int ok = got >= hk_enqueue.replicas_ack;
 
-	hk_enqueue_answered();
 	/*
 	 * Each WAIT that comes back short held its connection for the whole
 	 * timeout: for a second, events go straight to the inbox, and then
@@ -718,8 +696,6 @@ hk_enqueue_flush_cb(evutil_socket_t fd, short what, void *arg)
 	if (redisAsyncCommand(hk_enqueue.rc, hk_enqueue_wait_reply, NULL,
 	    "WAIT %s %s", n, ms) != REDIS_OK)
 		hk_enqueue_redis_drop("cannot queue WAIT");
-	else
-		hk_enqueue.calls++;
 }
 
 static void
@@ -1143,8 +1119,7 @@ hk_enqueue_submit(const struct hk_enqueue_event *ev, hk_enqueue_cb cb, void *arg
 	}
 	req->where = HK_REQ_PENDING;
 	TAILQ_INSERT_TAIL(&hk_enqueue.pending, req, link);
-	/* While a call is out, its answer sends this one (see above). */
-	if (!hk_enqueue.flush_armed && hk_enqueue.calls == 0) {
+	if (!hk_enqueue.flush_armed) {
 		hk_enqueue.flush_armed = 1;
 		event_active(hk_enqueue.flush_ev, EV_TIMEOUT, 1);
 	}

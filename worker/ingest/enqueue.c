@@ -1,14 +1,12 @@
 /*
  * enqueue.c - the ingest worker's durable enqueue (see enqueue.h).
  *
- * The hot path is one Redis round trip for many events: a Lua script,
- * loaded once per connection with SCRIPT LOAD and called with EVALSHA,
- * checks each event's dedup key and appends it to the stream atomically.
- * A worker keeps one call in flight on its one connection: the events that
- * arrive while it is out wait for its answer and then go together as the
- * next call (hk_enqueue_answered), written out with one write (redisev.c).
- * Under load a call carries what a round trip's worth of requests brought;
- * alone, an event goes at once.
+ * The hot path is one Redis round trip per event: a Lua script, loaded
+ * once per connection with SCRIPT LOAD and called with EVALSHA, checks the
+ * dedup key and appends to the stream atomically.  Concurrent requests are
+ * pipelined on the worker's one connection; hiredis answers them in order.
+ * Those submitted during one turn of the event loop go out in one write
+ * (redisev.c).
  *
  * Redis fails in three ways, and the requests caught in any of them go to
  * the PostgreSQL inbox (inbox.c) instead:

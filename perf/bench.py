@@ -186,6 +186,56 @@ def our_jiffies():
     return total
 
 
+def proc_jiffies(pid):
+    """utime + stime of pid in jiffies, or 0 when it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            data = f.read()
+    except OSError:
+        return 0
+    fields = data[data.rindex(")") + 2:].split()
+    return int(fields[11]) + int(fields[12])
+
+
+class CpuSplit:
+    """CPU time of each part of the pipeline over one run, in jiffies: the
+    ingest workers, the delivery workers and the rest of hookd (by the roles
+    `hookctl status --json` gives), Redis, PostgreSQL and the sink (every
+    process of each), and the load generator (children reaped by the bench:
+    hookbench is the only one that exits during a run)."""
+
+    PARTS = ("ingest", "delivery", "redis", "postgres", "sink", "hookd other",
+             "load generator")
+
+    def __init__(self, b, h):
+        roles = {}
+        r = h.ctl("status", "--json")
+        if r.returncode == 0:
+            doc = json.loads(r.stdout)
+            procs = doc.get("processes", doc) if isinstance(doc, dict) else doc
+            roles = {p["pid"]: p.get("role", "") for p in procs if "pid" in p}
+        self.groups = {"redis": instance_pids(b.redis.pid), "postgres": instance_pids(b.pg.pid),
+                       "sink": instance_pids(b.sink.pid)}
+        for pid in instance_pids(h.pid):
+            part = roles.get(pid, "")
+            part = part if part in ("ingest", "delivery") else "hookd other"
+            self.groups.setdefault(part, []).append(pid)
+        self.t0 = self.snap()
+
+    def snap(self):
+        t = os.times()
+        hz = os.sysconf("SC_CLK_TCK")
+        out = {k: sum(proc_jiffies(p) for p in pids) for k, pids in self.groups.items()}
+        out["load generator"] = (t.children_user + t.children_system) * hz
+        return out
+
+    def per_event_us(self, events):
+        """us of CPU per event of each part since the start."""
+        t1, hz = self.snap(), os.sysconf("SC_CLK_TCK")
+        return {k: (t1.get(k, 0) - self.t0.get(k, 0)) * 1e6 / hz / max(events, 1)
+                for k in self.PARTS}
+
+
 class CpuAccount:
     """How much of the machine other processes used while the bench ran:
     on a shared machine, the figure that says whether to trust the others."""
@@ -659,14 +709,18 @@ def e2e_throughput(b, url):
     return rate, ingested, n_c, drain
 
 
-def e2e_sustained(b, url):
+def e2e_sustained(b, h, url):
     """Open loop at SUSTAIN_RATE on an empty pipeline: deliveries per
-    second during the run, how far behind the sink was at its end, and how
-    long the rest took to arrive (None when it did not within the bound)."""
+    second during the run, how far behind the sink was at its end, how
+    long the rest took to arrive (None when it did not within the bound),
+    and the CPU each part of the pipeline spent per event, from the start
+    of the run until the last event arrived (CpuSplit)."""
+    split = CpuSplit(b, h)
     ingested, rate, n_b, t_b = ingest_watched(b, url, "-c", CONNS, "--rate", SUSTAIN_RATE)
     got = wait_delivered(b, ingested, 4 * SECONDS)
     t_c = time.monotonic()
-    return rate, ingested - n_b, (t_c - t_b) if got >= ingested else None
+    return (rate, ingested - n_b, (t_c - t_b) if got >= ingested else None,
+            split.per_event_us(got))
 
 
 def e2e_rows(b, h):
@@ -701,14 +755,15 @@ def e2e_rows(b, h):
         if st and st["latency_ms"]["p99"] is not None:
             p99s.append(st["latency_ms"]["p99"])
             p50s.append(st["latency_ms"]["p50"])
-    sus, sus_left, sus_drain = [], [], []
+    sus, sus_left, sus_drain, cpu = [], [], [], []
     for i in range(RUNS):
         log("end-to-end sustained at %d ev/s run %d/%d" % (SUSTAIN_RATE, i + 1, RUNS))
         b.sink_reset()
-        rate, left, drain_s = e2e_sustained(b, url)
+        rate, left, drain_s, split = e2e_sustained(b, h, url)
         b.raw.setdefault("e2e_sustained", []).append(
-            {"rate": rate, "left_at_end": left, "drain_s": drain_s})
+            {"rate": rate, "left_at_end": left, "drain_s": drain_s, "cpu_us_per_event": split})
         sus.append(rate)
+        cpu.append(split)
         sus_left.append(left)
         if drain_s is None:
             backlog_left = max(backlog_left, left)
@@ -754,7 +809,11 @@ def e2e_rows(b, h):
                 sus, target=">= %d" % SUSTAIN_RATE,
                 note="delivered/s during the run; behind by %s events at its end%s" % (
                     "%d" % med(sus_left),
-                    ", drained in %.1f s" % med(sus_drain) if sus_drain else ""))]
+                    ", drained in %.1f s" % med(sus_drain) if sus_drain else "")),
+            Row("sustain_cpu", "3f CPU per event in 3e, all processes", "us",
+                [sum(c.values()) for c in cpu], fmt="%.1f",
+                note="medians: " + ", ".join("%s %.1f" % (k, med([c[k] for c in cpu]))
+                                             for k in CpuSplit.PARTS))]
 
 
 # ---------------------------------------------------------------------------

@@ -38,6 +38,9 @@ static struct {
 	char     host[HK_REDISLOC_MAX][HK_REDISLOC_HOST_MAX];
 	int      port[HK_REDISLOC_MAX];
 	char     name[160];
+	char     password[257];		/* AUTH first; "" for none */
+	int      auth_logged;		/* a refusal was logged */
+	char     why[128];		/* the round's last refusal */
 	int      timeout_ms;
 	struct hk_redisloc_clients clients;
 
@@ -171,8 +174,9 @@ hk_redisloc_round_end(int ok)
 		    hk_redisloc.found_port, "asked the sentinels");
 	} else if (!hk_redisloc.unknown_logged) {
 		hk_log_warn("redis: none of the %d sentinels names a master "
-		    "for \"%s\"; asking again", hk_redisloc.n,
-		    hk_redisloc.name);
+		    "for \"%s\"%s%s%s; asking again", hk_redisloc.n,
+		    hk_redisloc.name, hk_redisloc.why[0] ? " (" : "",
+		    hk_redisloc.why, hk_redisloc.why[0] ? ")" : "");
 		hk_redisloc.unknown_logged = 1;
 	}
 	event_active(hk_redisloc.done_ev, EV_TIMEOUT, 1);
@@ -236,6 +240,9 @@ hk_redisloc_ask_reply(redisAsyncContext *ac, void *reply, void *priv)
 	hk_log_debug("redis: sentinel %s:%d does not name a master for "
 	    "\"%s\" (%.120s)", hk_redisloc.host[i], hk_redisloc.port[i],
 	    hk_redisloc.name, r->type == REDIS_REPLY_ERROR ? r->str : "nil");
+	if (r->type == REDIS_REPLY_ERROR)
+		snprintf(hk_redisloc.why, sizeof(hk_redisloc.why), "%s:%d: "
+		    "%.100s", hk_redisloc.host[i], hk_redisloc.port[i], r->str);
 	hk_redisloc_ask_drop();
 	hk_redisloc_ask_next();
 }
@@ -250,7 +257,31 @@ hk_redisloc_ask_connected(const redisAsyncContext *ac, int status)
 	hk_redisloc_ask_next();
 }
 
-/* hk_redisloc_connect - a context to sentinel i on the loop, or NULL. */
+/*
+ * hk_redisloc_auth_reply - a sentinel's answer to AUTH.  A refusal is
+ * logged once until a sentinel accepts again; the command queued behind
+ * AUTH then fails on its own (NOAUTH) and the next sentinel is asked.
+ */
+static void
+hk_redisloc_auth_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+	int i = (int)(intptr_t)priv;
+	redisReply *r = reply;
+
+	if (r == NULL)
+		return;
+	if (r->type != REDIS_REPLY_ERROR) {
+		hk_redisloc.auth_logged = 0;
+		return;
+	}
+	if (!hk_redisloc.auth_logged)
+		hk_log_warn("redis: sentinel %s:%d refused redis.sentinel_password"
+		    " (%.120s)", hk_redisloc.host[i], hk_redisloc.port[i], r->str);
+	hk_redisloc.auth_logged = 1;
+}
+
+/* hk_redisloc_connect - a context to sentinel i on the loop, AUTH queued
+ * when a password is set, or NULL. */
 static redisAsyncContext *
 hk_redisloc_connect(int i)
 {
@@ -263,6 +294,12 @@ hk_redisloc_connect(int i)
 		hk_log_debug("redis: sentinel %s:%d: %s", hk_redisloc.host[i],
 		    hk_redisloc.port[i], ac->err ? ac->errstr
 		    : "out of memory");
+		redisAsyncFree(ac);
+		return NULL;
+	}
+	if (hk_redisloc.password[0] != '\0' && redisAsyncCommand(ac,
+	    hk_redisloc_auth_reply, (void *)(intptr_t)i, "AUTH %s",
+	    hk_redisloc.password) != REDIS_OK) {
 		redisAsyncFree(ac);
 		return NULL;
 	}
@@ -317,6 +354,7 @@ hk_redisloc_find(struct hk_redisloc_client *c)
 		return;
 	hk_redisloc.asking = 1;
 	hk_redisloc.overtaken = 0;
+	hk_redisloc.why[0] = '\0';
 	hk_redisloc.tried = 0;
 	hk_redisloc.next = hk_redisloc.first;
 	hk_redisloc_ask_next();
@@ -431,7 +469,7 @@ hk_redisloc_sub_tick_cb(evutil_socket_t fd, short what, void *arg)
 
 int
 hk_redisloc_init(struct event_base *base, char *const *sentinels, int n,
-    const char *name, int timeout_ms)
+    const char *name, const char *password, int timeout_ms)
 {
 	struct timeval tick = { HK_REDISLOC_TICK_MS / 1000, 0 };
 
@@ -452,6 +490,8 @@ hk_redisloc_init(struct event_base *base, char *const *sentinels, int n,
 		}
 	hk_redisloc.n = n;
 	snprintf(hk_redisloc.name, sizeof(hk_redisloc.name), "%s", name);
+	snprintf(hk_redisloc.password, sizeof(hk_redisloc.password), "%s",
+	    password != NULL ? password : "");
 	hk_redisloc.timeout_ms = timeout_ms > 0 ? timeout_ms : 1000;
 	hk_redisloc.ask_tmo = evtimer_new(base, hk_redisloc_ask_tmo_cb, NULL);
 	hk_redisloc.done_ev = event_new(base, -1, 0, hk_redisloc_done_cb, NULL);

@@ -50,11 +50,13 @@ struct hk_redisloc_client {
 
 /*
  * Start (once per process; later calls with the same base do nothing):
- * sentinels are "host:port" strings, name the master's name there.
- * HK_ERROR on a bad address or without memory.
+ * sentinels are "host:port" strings, name the master's name there,
+ * password what every connection to a sentinel sends first with AUTH (NULL
+ * or "": nothing; the sentinels' requirepass).  HK_ERROR on a bad address
+ * or without memory.
  */
 int  hk_redisloc_init(struct event_base *base, char *const *sentinels, int n,
-    const char *name, int timeout_ms);
+    const char *name, const char *password, int timeout_ms);
 /* 1 when sentinels are configured and hk_redisloc_init succeeded. */
 int  hk_redisloc_enabled(void);
 void hk_redisloc_join(struct hk_redisloc_client *c);

@@ -89,6 +89,8 @@ static const struct hk_confparse_key hk_conf_root_keys[] = {
 	    .check = hk_confcheck_sentinel },
 	{ "redis.master_name", HK_T_STR, HK_C(redis.master_name), "", 0, 128,
 	    .check = hk_confcheck_visible },
+	{ "redis.sentinel_password", HK_T_STR, HK_C(redis.sentinel_password),
+	    "", 0, 256, .check = hk_confcheck_visible },
 	HK_NUM("redis.replicas_ack", HK_T_INT, HK_C(redis.replicas_ack), "0",
 	    0, 16),
 	HK_NUM("redis.replicas_timeout_ms", HK_T_INT,
@@ -619,6 +621,11 @@ hk_conf_redis(struct hk_confparse_ctx *ctx, struct hk_confparse_obj *obj,
 		return hk_confparse_err(ctx, hk_confparse_at(obj,
 		    "redis.master_name"), "redis.master_name applies only "
 		    "with redis.sentinels");
+	if (conf->redis.nsentinels == 0
+	    && conf->redis.sentinel_password[0] != '\0')
+		return hk_confparse_err(ctx, hk_confparse_at(obj,
+		    "redis.sentinel_password"), "redis.sentinel_password "
+		    "applies only with redis.sentinels");
 	if (conf->redis.nsentinels > 0 && strncmp(conf->redis.url, "unix:",
 	    5) == 0)
 		return hk_conf_err_key(ctx, obj, "redis.url", "redis.url: with "

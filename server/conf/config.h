@@ -122,6 +122,7 @@ struct hk_conf {
 		char   *sentinels[HK_CONF_MAX_SENTINELS];	/* "host:port" */
 		int     nsentinels;
 		char   *master_name;	/* "" without sentinels */
+		char   *sentinel_password;	/* AUTH to the sentinels; "" */
 		int     replicas_ack;	/* WAIT for this many replicas */
 		int     replicas_timeout_ms;
 	} redis;

@@ -36,8 +36,9 @@ hk_ctl_dest_names(const struct hk_conf *conf)
 
 /*
  * hk_ctl_dest_master - with redis.sentinels, the master's address as the
- * first sentinel that knows it says (asked without a password, as hookd
- * asks them).  HK_OK with u's host and port set.
+ * first sentinel that knows it says (after AUTH with
+ * redis.sentinel_password when it is set, as hookd asks them).  HK_OK with
+ * u's host and port set.
  */
 static int
 hk_ctl_dest_master(const struct hk_conf *conf, struct hk_redisurl *u)
@@ -58,6 +59,11 @@ hk_ctl_dest_master(const struct hk_conf *conf, struct hk_redisurl *u)
 			if (sc != NULL)
 				redisFree(sc);
 			continue;
+		}
+		if (conf->redis.sentinel_password[0] != '\0') {
+			r = redisCommand(sc, "AUTH %s",
+			    conf->redis.sentinel_password);
+			freeReplyObject(r);
 		}
 		r = redisCommand(sc, "SENTINEL get-master-addr-by-name %s",
 		    conf->redis.master_name);

@@ -60,7 +60,8 @@ hk_sampler_init(struct hk_sampler *s, struct event_base *base,
 	if (conf->redis.nsentinels > 0) {
 		if (hk_redisloc_init(base, conf->redis.sentinels,
 		    conf->redis.nsentinels, conf->redis.master_name,
-		    HK_SAMPLER_TIMEOUT_MS) != HK_OK)
+		    conf->redis.sentinel_password, HK_SAMPLER_TIMEOUT_MS)
+		    != HK_OK)
 			return HK_ERROR;
 		s->loc.found = hk_sampler_found;
 		s->loc.moved = hk_sampler_moved;

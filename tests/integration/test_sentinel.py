@@ -41,8 +41,9 @@ class Sentinel:
     """One redis-sentinel on 127.0.0.1:port, with a writable config file
     (the sentinel rewrites it with what it learns)."""
 
-    def __init__(self, dir, master_port):
+    def __init__(self, dir, master_port, password=None):
         self.dir = dir
+        self.password = password
         os.makedirs(dir, exist_ok=True)
         self.port = harness.free_port()
         self.conf = os.path.join(dir, "sentinel.conf")
@@ -61,7 +62,7 @@ class Sentinel:
                 "sentinel down-after-milliseconds %s 1000" % MASTER_NAME,
                 "sentinel failover-timeout %s 4000" % MASTER_NAME,
                 "sentinel parallel-syncs %s 1" % MASTER_NAME,
-            ]) + "\n")
+            ] + (["requirepass %s" % password] if password else [])) + "\n")
         binary = SENTINEL if os.path.exists(SENTINEL) else harness.REDIS_SERVER
         argv = [binary, self.conf] + ([] if binary == SENTINEL else ["--sentinel"])
         self.proc = harness._spawn(argv, self.log, cwd=dir)
@@ -69,7 +70,8 @@ class Sentinel:
     def client(self):
         import redis
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2,
-                           socket_connect_timeout=2, decode_responses=True)
+                           socket_connect_timeout=2, decode_responses=True,
+                           password=self.password)
 
     def master(self):
         c = self.client()
@@ -569,6 +571,68 @@ def test_two_instances_count_two_consumer_hosts(redis_server, hookd_factory):
                                "consumer_hosts": 2}
 
 
+
+# --- sentinels with a password of their own ---------------------------------
+
+def _posted_through(h, prefix, redis_server, n):
+    """Post n events; (their ids, how many of them are in the stream under
+    prefix: stored through the master the sentinel named, not the inbox)."""
+    ids = []
+    for i in range(n):
+        r = requests.post(h.url + "/webhooks/test", data=b'{"pw":%d}' % i, timeout=10,
+                          headers={"Content-Type": "application/json"})
+        assert r.status_code == 202, r.text
+        ids.append(r.json()["id"])
+    c = redis_server.client()
+    try:
+        got = {f.get(b"id", b"").decode() for _, f in c.xrange(prefix + "events")}
+    finally:
+        c.close()
+    return ids, sum(i in got for i in ids)
+
+
+def test_sentinels_with_a_password(redis_server, pg_server, hookd_factory):
+    """Sentinels with requirepass: redis.sentinel_password is sent with AUTH
+    first, the master they name takes the events, and hookctl destinations
+    reads it too.  A wrong password is logged, naming the sentinel, and the
+    events go to the PostgreSQL inbox meanwhile, none lost."""
+    dir = harness.make_tempdir("sentinel-pw-")
+    s = Sentinel(os.path.join(dir, "s"), redis_server.port, password="sentinel-pass-not-real")
+    try:
+        harness.wait_for(lambda: s.master() is not None, 10, 0.1,
+                         what="the sentinel to answer", ignore=(Exception,))
+
+        def config(password, prefix):
+            text = harness.render_config(redis_url=redis_server.url, postgres_url=pg_server.url,
+                                         workdir=harness.make_tempdir("hookd-"),
+                                         redis_prefix=prefix)
+            redis = ('redis = { url = "redis://127.0.0.1/0"; prefix = "%s"; '
+                     'sentinels = ["127.0.0.1:%d"]; master_name = "%s"; '
+                     'sentinel_password = "%s"; };' % (prefix, s.port, MASTER_NAME, password))
+            return re.sub(r"^redis = .*$", redis, text, count=1, flags=re.M)
+
+        good = hookd_factory(config("sentinel-pass-not-real", "pwgood:"))
+        harness.wait_for(lambda: _metric(good, "hookd_redis_master_info") == [
+            ('{addr="127.0.0.1:%d"}' % redis_server.port, "1")], 15,
+            what="the master the sentinel names")
+        assert _posted_through(good, "pwgood:", redis_server, 5)[1] == 5
+        r = good.ctl("destinations")
+        assert r.returncode == 0, r.stdout + r.stderr
+
+        bad = hookd_factory(config("wrong-pass-not-real", "pwbad:"))
+        ids, through = _posted_through(bad, "pwbad:", redis_server, 5)
+        assert through == 0
+        harness.wait_for(lambda: "refused redis.sentinel_password" in bad.log_text(), 10,
+                         what="the refusal in the log")
+        assert "127.0.0.1:%d" % s.port in bad.log_text()
+        # In the inbox, or already moved on by the other instance's pool.
+        harness.wait_for(lambda: harness.PostgresServer.rows(
+            pg_server, "SELECT count(*) FROM (SELECT id FROM inbox UNION"
+            " SELECT id FROM events) x WHERE id = ANY(%s::uuid[])", ids)[0][0] == 5, 15,
+            what="every event answered 2xx in the inbox or stored")
+    finally:
+        s.stop()
+
 # --- configuration ---------------------------------------------------------
 
 def _check(tmp, redis_group):
@@ -592,6 +656,8 @@ def _line_of(lines, key):
      "redis.sentinels needs redis.master_name"),
     ('  master_name = "m";', "master_name",
      "redis.master_name applies only with redis.sentinels"),
+    ('  sentinel_password = "p";', "sentinel_password",
+     "redis.sentinel_password applies only with redis.sentinels"),
     ('  sentinels = ["127.0.0.1"];\n  master_name = "m";', "sentinels", "port is missing"),
     ('  sentinels = [":26379"];\n  master_name = "m";', "sentinels", "host is missing"),
     ('  replicas_ack = 1;\n  replicas_timeout_ms = 1000;', "replicas_timeout_ms",

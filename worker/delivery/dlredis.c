@@ -307,7 +307,7 @@ hk_dlredis_init(struct hk_dlredis *r, struct event_base *base,
 	if (conf->redis.nsentinels > 0) {
 		if (hk_redisloc_init(base, conf->redis.sentinels,
 		    conf->redis.nsentinels, conf->redis.master_name,
-		    r->timeout_ms) != HK_OK)
+		    conf->redis.sentinel_password, r->timeout_ms) != HK_OK)
 			return HK_ERROR;
 		r->loc.found = hk_dlredis_found;
 		r->loc.moved = hk_dlredis_moved;

@@ -1165,7 +1165,8 @@ hk_enqueue_init(struct event_base *base, const struct hk_conf *conf)
 	if (conf->redis.nsentinels > 0) {
 		if (hk_redisloc_init(base, conf->redis.sentinels,
 		    conf->redis.nsentinels, conf->redis.master_name,
-		    hk_enqueue.timeout_ms) != HK_OK) {
+		    conf->redis.sentinel_password, hk_enqueue.timeout_ms)
+		    != HK_OK) {
 			hk_enqueue.base = base;
 			hk_enqueue_shutdown();
 			return HK_ERROR;

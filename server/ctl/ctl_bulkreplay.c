@@ -51,6 +51,35 @@ hk_ctl_bulk_args(int argc, char **argv, struct hk_control_replay *r,
 	return HK_CTL_OK;
 }
 
+/*
+ * hk_ctl_bulk_times - can PostgreSQL read --since and --until as times?
+ * They go to it as they were written (a span like 2h is made a time
+ * first), so it is the judge; a time it refuses is a usage error, as
+ * purge's --before is, not a failure of the replay.
+ */
+static int
+hk_ctl_bulk_times(PGconn *conn, const struct hk_control_replay_args *a)
+{
+	const char *v[2] = { a->v[0], a->v[1] };
+	const char *state;
+	PGresult *res;
+	int rc = HK_CTL_OK;
+
+	res = PQexecParams(conn, "SELECT $1::timestamptz, $2::timestamptz", 2,
+	    NULL, v, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		if (state != NULL && strncmp(state, "22", 2) == 0) {
+			fprintf(stderr, "hookctl: replay: --since/--until: "
+			    "%s\n", PQresultErrorField(res,
+			    PG_DIAG_MESSAGE_PRIMARY));
+			rc = HK_CTL_USAGE;
+		}
+	}
+	PQclear(res);
+	return rc;
+}
+
 /* hk_ctl_bulk_count - the dry run: how many, per destination. */
 static long long
 hk_ctl_bulk_count(PGconn *conn, struct hk_control_replay_args *a,
@@ -139,6 +168,9 @@ hk_ctl_replay_bulk(struct hk_ctl *ctl, int argc, char **argv)
 		rc = HK_CTL_USAGE;
 		goto out;
 	}
+	if ((rc = hk_ctl_bulk_times(conn, &a)) != HK_CTL_OK)
+		goto out;
+	rc = HK_CTL_FAIL;
 	n = r.dry_run ? hk_ctl_bulk_count(conn, &a, per)
 	    : hk_ctl_bulk_run(conn, &a);
 	if (n < 0)

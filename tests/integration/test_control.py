@@ -163,6 +163,11 @@ def test_unknown_destination_is_an_error(hookd_factory):
         assert 'no destination "nope"' in r.stderr
     assert h.ctl("disable").returncode == 2
     assert h.ctl("replay", "--since", "1h", "--status", "bogus").returncode == 2
+    # A time PostgreSQL cannot read is a usage error too, as purge's.
+    for args in (("--since", "yesterday-ish"), ("--since", "1h", "--until", "2026-13-45")):
+        r = h.ctl("replay", *args)
+        assert r.returncode == 2, (args, r)
+        assert "--since/--until" in r.stderr and '"%s"' % args[-1] in r.stderr, r.stderr
     assert h.ctl("destinations", "--bogus").returncode == 2
 
 
@@ -265,7 +270,7 @@ def test_bulk_replay_batches_and_selectors(hookd_factory, pg_server):
     assert r["replayed"] == 10           # a's 5 "other", b's 3 retrying + 2 succeeded
     assert statuses(pg_server, "b") == {"pending": 5}
     bad = h.ctl("replay", "--since", "yesterday-ish")
-    assert bad.returncode == 1 and "yesterday-ish" in bad.stderr
+    assert bad.returncode == 2 and "yesterday-ish" in bad.stderr     # a usage error
 
 
 def test_bulk_replay_leaves_a_claimed_retry_alone(hookd_factory, pg_server):

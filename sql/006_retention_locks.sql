@@ -1,0 +1,13 @@
+-- 006_retention_locks.sql - retention gives way to the delivery workers.
+--
+-- hookd_retention's DROP of a day's partition takes its parent table's
+-- lock (ACCESS EXCLUSIVE).  The workers' statements lock the same parents
+-- in other orders (an insert takes events before deliveries, the scanner
+-- updates deliveries and then reads events), so a DROP could meet one of
+-- them in a deadlock, which PostgreSQL breaks after deadlock_timeout (1 s
+-- by default) by aborting either side: perhaps the worker's batch, which
+-- then goes again.  With lock_timeout below deadlock_timeout, a DROP that
+-- cannot have its lock gives up first: that retention run fails, the next
+-- one tries again, and no worker statement is aborted for it.  It also
+-- halves how long inserts can queue behind a waiting DROP.
+ALTER FUNCTION hookd_retention(integer, integer) SET lock_timeout = '500ms';

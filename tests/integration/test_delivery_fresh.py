@@ -10,10 +10,12 @@ worker died, claimed from a dead one, or a second stream entry of the same
 event) whose rows exist is not attempted again.
 """
 
+import datetime
 import os
 import signal
 import socket
 import time
+import uuid
 
 import requests
 
@@ -216,33 +218,41 @@ def xlen_acked(redis_server):
 
 def test_new_entry_whose_rows_exist(hookd_factory, pg_server, redis_server, sinks):
     """A new event's rows go in without ON CONFLICT, which PostgreSQL does
-    for less; when they were there after all (a prompt copy of an entry
-    whose event another worker already wrote), the statement goes again
-    with it: nothing fails, nothing is lost, the copy is acked."""
+    for less; when they were there after all (another worker wrote the
+    event of a prompt copy of its entry), the statement goes again with it:
+    nothing fails, nothing is lost, the entry is acked.  Made certain here:
+    the event's row is written first, then its entry is added, new by every
+    rule (read for the first time, within a second of its arrival)."""
     s = sinks()
     h = start(hookd_factory, [dest("once", s.url)])
     settled(h, pg_server, s)
-    eid = post(h, b'{"copy":1}')
-    harness.wait_for(lambda: (delivery(pg_server, eid, "once") or [""])[0] == "succeeded", 10,
-                     interval=0.02, what="the delivery to succeed")
-    assert attempted_first(pg_server, eid)
-    _, f = entry_of(redis_server, eid)
-    # Within a second of the event's arrival: read as new, attempted first,
-    # and its rows are there.
-    others = [post(h, b'{"with":%d}' % i) for i in range(3)]
+    _, f = entry_of(redis_server, post(h, b'{"template":1}'))
+    nid = str(uuid.uuid4())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    f = dict(f)
+    f[b"id"] = nid.encode()
+    f[b"received_at"] = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode()
+    rows(pg_server, "INSERT INTO events (id, source, received_at, content_type, headers, body)"
+         " VALUES (%s, 'test', %s, %s, %s::jsonb, %s) RETURNING 1", nid, now,
+         f[b"content_type"].decode(), f[b"headers"].decode(), f[b"body"])
     c = redis_server.client()
     try:
         c.xadd("hookd:events", f)
     finally:
         c.close()
-    others += [post(h, b'{"after":%d}' % i) for i in range(3)]
+    others = [post(h, b'{"with":%d}' % i) for i in range(5)]
     harness.wait_for(lambda: redis_server.pending() == 0 and xlen_acked(redis_server), 10,
-                     what="the copy to be acked")
+                     what="the entry to be acked")
     harness.wait_for(lambda: all((delivery(pg_server, i, "once") or [""])[0] == "succeeded"
-                                 for i in others), 10, what="the other events")
-    assert rows(pg_server, "SELECT count(*) FROM events WHERE id = %s", eid)[0][0] == 1
-    assert delivery(pg_server, eid, "once") == ("succeeded", 1, 200)
-    assert attempts(pg_server, eid) == [("once", 1, 200)]
+                                 for i in others + [nid]), 10, what="every delivery")
+    # Attempted first (its delivery row written after the attempt), so its
+    # rows went with the optimistic insert, met the event's row, and went
+    # again with ON CONFLICT.
+    assert attempted_first(pg_server, nid)
+    assert s.ids().count(nid) == 1
+    assert rows(pg_server, "SELECT count(*) FROM events WHERE id = %s", nid)[0][0] == 1
+    assert delivery(pg_server, nid, "once") == ("succeeded", 1, 200)
+    assert attempts(pg_server, nid) == [("once", 1, 200)]
     for i in others:
         assert attempts(pg_server, i) == [("once", 1, 200)]
         assert s.ids().count(i) == 1

@@ -60,19 +60,19 @@ static struct {
  * none).  Only new delivery rows come back.
  */
 #define HK_DLROUTE_ROWS(ev_conflict, dl_conflict)			\
-    "WITH t AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[],"	\
+    "WITH t AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]," \
     "  $4::text[], $5::text[], $6::bytea[], $7::text[], $8::text[],"	\
     "  $9::text[], $10::text[], $11::text[], $12::text[])"		\
     "  AS t(id, src, rcv, ct, h, b, d, s, us, e, k, ty)),"		\
-    " e AS (INSERT INTO events (id, source, idempotency_key, received_at,"	\
+    " e AS (INSERT INTO events (id, source, idempotency_key, received_at," \
     "  content_type, headers, body, event_type)"			\
     "  SELECT id::uuid, src, k, rcv::timestamptz, ct, h::jsonb, b, ty"	\
     "  FROM t" ev_conflict ") "						\
-    "INSERT INTO deliveries (event_id, destination, received_at, status,"	\
+    "INSERT INTO deliveries (event_id, destination, received_at, status," \
     " next_attempt_at, last_error)"					\
     " SELECT t.id::uuid, x.d, t.rcv::timestamptz, x.s,"			\
     "  now() + x.us * interval '1 microsecond', nullif(x.e, '')"	\
-    " FROM t, unnest(t.d::text[], t.s::text[], t.us::bigint[], t.e::text[])"	\
+    " FROM t, unnest(t.d::text[], t.s::text[], t.us::bigint[], t.e::text[])" \
     "  AS x(d, s, us, e)" dl_conflict					\
     " RETURNING event_id, destination"
 

@@ -60,8 +60,9 @@ static struct {
 	struct hk_cidr deny[HK_CONF_MAX_LIST];
 	int           ndeny;
 	int           inflight;
-	/* Easy handles of finished transfers, reset and kept: making one
-	 * allocates and clears several kilobytes, every attempt. */
+	/* Easy handles of finished transfers, kept with their shared
+	 * options (hk_outbound_easy): making one allocates and clears several
+	 * kilobytes, every attempt. */
 	CURL         *idle[HK_OUTBOUND_IDLE];
 	int           nidle;
 	TAILQ_HEAD(, hk_outbound_xfer) done;

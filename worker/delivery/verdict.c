@@ -80,18 +80,18 @@ static const char hk_verdict_outcome_sql[] =
  * this outcome only if it is ahead of it, as hk_verdict_outcome_sql would.
  */
 #define HK_VERDICT_FRESH(ev_conflict, att_conflict, dl_conflict)	\
-    "WITH t AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[],"	\
+    "WITH t AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]," \
     "  $4::text[], $5::text[], $6::bytea[], $7::text[], $8::text[],"	\
     "  $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],"	\
-    "  $14::text[], $15::text[], $16::text[], $17::text[], $18::text[])"	\
-    "  AS t(id, rcv, src, ct, h, b, k, ty, d, st, us, att, code, lerr, sa,"	\
+    "  $14::text[], $15::text[], $16::text[], $17::text[], $18::text[])" \
+    "  AS t(id, rcv, src, ct, h, b, k, ty, d, st, us, att, code, lerr, sa," \
     "  dur, aerr, resp)),"						\
-    " e AS (INSERT INTO events (id, source, idempotency_key, received_at,"	\
+    " e AS (INSERT INTO events (id, source, idempotency_key, received_at," \
     "  content_type, headers, body, event_type)"			\
     "  SELECT id::uuid, src, k, rcv::timestamptz, ct, h::jsonb, b, ty"	\
     "  FROM t WHERE src IS NOT NULL" ev_conflict "),"			\
     " a AS (INSERT INTO attempts (event_id, destination, attempt,"	\
-    "  received_at, started_at, duration_us, status_code, error, response)"	\
+    "  received_at, started_at, duration_us, status_code, error, response)" \
     "  SELECT id::uuid, d, 1, rcv::timestamptz, sa::timestamptz,"	\
     "  dur::bigint, code::int, aerr, resp FROM t WHERE att = '1'"	\
     att_conflict ") "							\

@@ -258,9 +258,10 @@ hk_redisloc_ask_connected(const redisAsyncContext *ac, int status)
 }
 
 /*
- * hk_redisloc_auth_reply - a sentinel's answer to AUTH.  A refusal is
- * logged once until a sentinel accepts again; the command queued behind
- * AUTH then fails on its own (NOAUTH) and the next sentinel is asked.
+ * hk_redisloc_auth_reply - a sentinel's answer to AUTH.  An error (a wrong
+ * password, or a sentinel that has none) is logged once until a sentinel
+ * accepts again; a command queued behind a refused AUTH then fails on its
+ * own (NOAUTH) and the next sentinel is asked.
  */
 static void
 hk_redisloc_auth_reply(redisAsyncContext *ac, void *reply, void *priv)
@@ -275,8 +276,9 @@ hk_redisloc_auth_reply(redisAsyncContext *ac, void *reply, void *priv)
 		return;
 	}
 	if (!hk_redisloc.auth_logged)
-		hk_log_warn("redis: sentinel %s:%d refused redis.sentinel_password"
-		    " (%.120s)", hk_redisloc.host[i], hk_redisloc.port[i], r->str);
+		hk_log_warn("redis: sentinel %s:%d answered AUTH with "
+		    "redis.sentinel_password: %.120s", hk_redisloc.host[i],
+		    hk_redisloc.port[i], r->str);
 	hk_redisloc.auth_logged = 1;
 }
 

@@ -63,6 +63,10 @@ hk_ctl_dest_master(const struct hk_conf *conf, struct hk_redisurl *u)
 		if (conf->redis.sentinel_password[0] != '\0') {
 			r = redisCommand(sc, "AUTH %s",
 			    conf->redis.sentinel_password);
+			if (r != NULL && r->type == REDIS_REPLY_ERROR)
+				fprintf(stderr, "hookctl: sentinel %s:%d "
+				    "answered AUTH with redis.sentinel_password:"
+				    " %s\n", host, port, r->str);
 			freeReplyObject(r);
 		}
 		r = redisCommand(sc, "SENTINEL get-master-addr-by-name %s",

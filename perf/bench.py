@@ -187,53 +187,70 @@ def our_jiffies():
 
 
 def proc_jiffies(pid):
-    """utime + stime of pid in jiffies, or 0 when it is gone."""
+    """utime + stime + cutime + cstime of pid in jiffies (its own CPU and
+    that of the children it reaped), or 0 when it is gone."""
     try:
         with open("/proc/%d/stat" % pid) as f:
             data = f.read()
     except OSError:
         return 0
     fields = data[data.rindex(")") + 2:].split()
-    return int(fields[11]) + int(fields[12])
+    return sum(int(x) for x in fields[11:15])
 
 
 class CpuSplit:
     """CPU time of each part of the pipeline over one run, in jiffies: the
     ingest workers, the delivery workers and the rest of hookd (by the roles
-    `hookctl status --json` gives), Redis, PostgreSQL and the sink (every
-    process of each), and the load generator (children reaped by the bench:
-    hookbench is the only one that exits during a run)."""
+    `hookctl status --json` gives), Redis, PostgreSQL and the sink, and the
+    load generator (the bench's reaped children: hookbench is the only one
+    that exits during a run).  Each part is its process tree as it is at
+    each snapshot, a process counting the children it reaped: PostgreSQL's
+    backends and autovacuum workers that come and go during a run are in
+    its postmaster's figure once they have exited (a short-lived one alive
+    at the start is then counted whole, its CPU before the start too)."""
 
     PARTS = ("ingest", "delivery", "redis", "postgres", "sink", "hookd other",
              "load generator")
 
     def __init__(self, b, h):
-        roles = {}
+        self.roots = {"redis": b.redis.pid, "postgres": b.pg.pid, "sink": b.sink.pid}
+        self.h = h
+        self.roles = {}
         r = h.ctl("status", "--json")
         if r.returncode == 0:
             doc = json.loads(r.stdout)
             procs = doc.get("processes", doc) if isinstance(doc, dict) else doc
-            roles = {p["pid"]: p.get("role", "") for p in procs if "pid" in p}
-        self.groups = {"redis": instance_pids(b.redis.pid), "postgres": instance_pids(b.pg.pid),
-                       "sink": instance_pids(b.sink.pid)}
-        for pid in instance_pids(h.pid):
-            part = roles.get(pid, "")
-            part = part if part in ("ingest", "delivery") else "hookd other"
-            self.groups.setdefault(part, []).append(pid)
+            self.roles = {p["pid"]: p.get("role", "") for p in procs if "pid" in p}
+        else:
+            log("row 3f: hookctl status failed; all of hookd counts as \"hookd other\"")
         self.t0 = self.snap()
 
     def snap(self):
+        """jiffies per part now, and per pid (a pid's figure is taken from
+        the snapshot it is in, so that one gone in between adds nothing)."""
         t = os.times()
-        hz = os.sysconf("SC_CLK_TCK")
-        out = {k: sum(proc_jiffies(p) for p in pids) for k, pids in self.groups.items()}
-        out["load generator"] = (t.children_user + t.children_system) * hz
-        return out
+        per = {}
+        for part, root in self.roots.items():
+            for pid in instance_pids(root):
+                per[pid] = (part, proc_jiffies(pid))
+        for pid in instance_pids(self.h.pid):
+            role = self.roles.get(pid, "")
+            per[pid] = (role if role in ("ingest", "delivery") else "hookd other",
+                        proc_jiffies(pid))
+        per["load generator"] = ("load generator",
+                                 (t.children_user + t.children_system) * os.sysconf("SC_CLK_TCK"))
+        return per
 
     def per_event_us(self, events):
-        """us of CPU per event of each part since the start."""
+        """us of CPU per event of each part since the start: processes in
+        both snapshots by their difference, those born in between by all
+        they used."""
         t1, hz = self.snap(), os.sysconf("SC_CLK_TCK")
-        return {k: (t1.get(k, 0) - self.t0.get(k, 0)) * 1e6 / hz / max(events, 1)
-                for k in self.PARTS}
+        out = dict.fromkeys(self.PARTS, 0.0)
+        for pid, (part, j) in t1.items():
+            j0 = self.t0[pid][1] if pid in self.t0 else 0
+            out[part] += max(j - j0, 0) * 1e6 / hz / max(events, 1)
+        return out
 
 
 class CpuAccount:
@@ -720,7 +737,7 @@ def e2e_sustained(b, h, url):
     got = wait_delivered(b, ingested, 4 * SECONDS)
     t_c = time.monotonic()
     return (rate, ingested - n_b, (t_c - t_b) if got >= ingested else None,
-            split.per_event_us(got))
+            split.per_event_us(ingested))
 
 
 def e2e_rows(b, h):

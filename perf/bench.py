@@ -174,15 +174,8 @@ def our_jiffies():
     t = os.times()
     total = (t.user + t.system + t.children_user + t.children_system) * hz
     for pid in instance_pids(os.getpid()):
-        if pid == os.getpid():
-            continue
-        try:
-            with open("/proc/%d/stat" % pid) as f:
-                data = f.read()
-        except OSError:
-            continue
-        fields = data[data.rindex(")") + 2:].split()
-        total += sum(int(x) for x in fields[11:15])    # utime stime cutime cstime
+        if pid != os.getpid():
+            total += proc_jiffies(pid)
     return total
 
 

@@ -37,9 +37,9 @@ int  hk_dlstore_init(struct event_base *base, const char *url);
 int  hk_dlstore_submit(const char *sql, int n, const char *const *vals,
     const int *lens, const Oid *types, hk_dlstore_cb cb, void *arg);
 /*
- * The same, optimistic: sql inserts without ON CONFLICT, which costs
- * PostgreSQL a fifth less than a speculative insert (perf/README.md), and
- * alt is the same statement with it.  When sql fails with a unique
+ * The same, optimistic: sql inserts without ON CONFLICT, which PostgreSQL
+ * runs about a fifth faster than a speculative insert (perf/README.md),
+ * and alt is the same statement with it.  When sql fails with a unique
  * violation (a row was there after all), alt is sent in its place, and
  * that try is not counted.  The callback cannot tell which one committed.
  */
